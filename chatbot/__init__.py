@@ -1,0 +1,3 @@
+"""chatbot: a self-hostable server for website chatbots with live human takeover."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Pluggable backends picked by URL: in-process when no Redis is configured, Redis otherwise."""

@@ -1,0 +1,87 @@
+"""The contract's JSON errors on API paths; unexpected exceptions logged and answered as 500."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from aiohttp import web
+
+from chatbot.errors import ApiError, RateLimited
+from chatbot.http.request_id import request_id_of
+from chatbot.http.responses import json_response
+from chatbot.http.routing import Handler
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/auth/", "/api/", "/v1/", "/ws/")
+API_PATHS = frozenset(prefix.rstrip("/") for prefix in API_PREFIXES)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in API_PATHS
+
+
+def error_response(error: ApiError) -> web.Response:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return json_response(error.body(), status=error.status, headers=headers)
+
+
+def _http_exception_body(request: web.Request, exc: web.HTTPException) -> dict[str, object]:
+    if exc.status == 404:
+        message = f"no such resource: {request.method} {request.path}"
+    elif exc.status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        message = f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+    elif exc.status == 413:
+        message = f"the request body is larger than {request.client_max_size} bytes"
+    else:
+        message = exc.text if exc.text and exc.text != exc.reason else HTTPStatus(exc.status).phrase
+    code = _HTTP_CODES.get(exc.status, "http_error")
+    return {"error": {"code": code, "message": message}}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    api = is_api_path(request.path)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if not api or exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        return json_response(_http_exception_body(request, exc), status=exc.status, headers=headers)
+    except Exception:
+        request_id = request_id_of(request)
+        log.exception(
+            "unexpected error on %s %s (request id %s)",
+            request.method,
+            request.path,
+            request_id,
+            extra={"request_id": request_id},
+        )
+        body = {
+            "error": {
+                "code": "internal_error",
+                "message": f"unexpected server error; quote request id {request_id} when reporting",
+            }
+        }
+        if api:
+            return json_response(body, status=500)
+        return web.Response(
+            status=500,
+            text=f"Internal server error. Request id: {request_id}\n",
+            content_type="text/plain",
+        )

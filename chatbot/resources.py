@@ -1,0 +1,101 @@
+"""Opens and closes every external resource of the app in one cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import ClientSession, ClientTimeout, web
+from redis.asyncio import Redis
+
+from chatbot import keys
+from chatbot.backends.broker import Broker, MemoryBroker
+from chatbot.backends.cache import Cache, MemoryCache, RedisCache
+from chatbot.backends.ratelimit import RateLimiter
+from chatbot.backends.redis_broker import RedisBroker
+from chatbot.config import Settings, mask_url
+from chatbot.health.probes import describe_exception, probe_database, probe_redis
+from chatbot.storage.engine import create_engine
+from chatbot.storage.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A dependency is unreachable at start; the message is the one line to print."""
+
+
+def _redis_client(settings: Settings) -> Redis:
+    return Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.dependency_timeout_seconds,
+        socket_timeout=max(settings.dependency_timeout_seconds, 5.0),
+        health_check_interval=15,
+    )
+
+
+async def _open_redis(settings: Settings) -> Redis:
+    client = _redis_client(settings)
+    problem = await probe_redis(client, settings.startup_timeout_seconds)
+    if problem is not None:
+        await client.aclose()
+        raise StartupError(
+            f"cannot reach Redis at {mask_url(settings.redis_url)} ({problem}): start it, fix "
+            "CHATBOT_REDIS_URL, or leave it empty to run one instance on in-process backends"
+        )
+    return client
+
+
+async def resources_context(app: web.Application) -> AsyncIterator[None]:
+    """Database (migrated), Redis, broker, cache, rate limiter and the outgoing HTTP client."""
+    settings = app[keys.SETTINGS]
+    async with AsyncExitStack() as stack:
+        engine = create_engine(
+            settings.database_url, connect_timeout=settings.startup_timeout_seconds
+        )
+        stack.push_async_callback(engine.dispose)
+        problem = await probe_database(engine, settings.startup_timeout_seconds)
+        if problem is not None:
+            raise StartupError(
+                f"cannot reach the database at {mask_url(settings.database_url)} ({problem}): "
+                "start it or fix CHATBOT_DATABASE_URL, then run `chatbot check`"
+            )
+        try:
+            async with asyncio.timeout(60):
+                before, after = await migrate(engine)
+        except Exception as exc:
+            raise StartupError(
+                f"could not migrate the database at {mask_url(settings.database_url)} "
+                f"({describe_exception(exc)}): run `chatbot migrate` to see the details"
+            ) from exc
+        if before != after:
+            log.info("database migrated from %s to %s", before or "empty", after)
+        app[keys.ENGINE] = engine
+
+        broker: Broker
+        cache: Cache
+        if settings.redis_enabled:
+            client = await _open_redis(settings)
+            stack.push_async_callback(client.aclose)
+            prefix = settings.redis_prefix
+            broker = RedisBroker(client, prefix)
+            cache = RedisCache(client, f"{prefix}:cache:")
+        else:
+            client, broker, cache = None, MemoryBroker(), MemoryCache()
+        app[keys.REDIS] = client
+        app[keys.CACHE] = cache
+
+        limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
+        stack.push_async_callback(limiter.close)
+        app[keys.RATE_LIMITER] = limiter
+
+        await broker.start()
+        stack.push_async_callback(broker.close)
+        app[keys.BROKER] = broker
+
+        http_client = ClientSession(timeout=ClientTimeout(total=None, sock_connect=10))
+        stack.push_async_callback(http_client.close)
+        app[keys.HTTP_CLIENT] = http_client
+        yield

@@ -1,0 +1,151 @@
+"""The database schema (SQLAlchemy Core tables); Alembic migrations create and evolve it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+
+def _created_at() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("password_hash", String(255), nullable=False),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),  # the token's jti
+    Column("family_id", ID, nullable=False, index=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    _created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("replaced_by", ID, nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+chatbots = Table(
+    "chatbots",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("greeting", Text, nullable=False, default=""),
+    Column("allowed_origins", JSON, nullable=False, default=list),
+    Column("brain", JSON, nullable=False, default=dict),
+    Column("theme", JSON, nullable=False, default=dict),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+knowledge_entries = Table(
+    "knowledge_entries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "chatbot_id", ID, ForeignKey("chatbots.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("kind", String(16), nullable=False),  # "qa" or "document"
+    Column("question", Text, nullable=True),
+    Column("answer", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    Column("content", Text, nullable=True),
+    Column("source", String(255), nullable=True),  # uploaded file name, if any
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+knowledge_passages = Table(
+    "knowledge_passages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "entry_id",
+        ID,
+        ForeignKey("knowledge_entries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "chatbot_id", ID, ForeignKey("chatbots.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("reply", Text, nullable=False),
+    Column("embedding", LargeBinary, nullable=True),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "chatbot_id", ID, ForeignKey("chatbots.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("visitor_token_hash", String(64), nullable=False, unique=True),
+    Column("status", String(32), nullable=False, default="bot"),
+    Column("last_seq", Integer, nullable=False, default=0),
+    Column("visitor_data", JSON, nullable=False, default=dict),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_message_at", DateTime(timezone=True), nullable=True),
+    Column("first_visitor_message_at", DateTime(timezone=True), nullable=True),
+    Column("first_operator_message_at", DateTime(timezone=True), nullable=True),
+    Column("handed_off", Boolean, nullable=False, default=False),
+    Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "conversation_id",
+        ID,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("client_id", String(128), nullable=True),
+    Column("author_id", ID, nullable=True),  # the operator who wrote it, for role "operator"
+    _created_at(),
+    UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+    UniqueConstraint("conversation_id", "client_id", name="uq_messages_conversation_client_id"),
+)

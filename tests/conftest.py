@@ -1,0 +1,200 @@
+"""Shared fixtures: real SQLite, PostgreSQL and Redis, and the real app.
+
+PostgreSQL and Redis must be running: their fixtures fail (never skip) when they are not,
+so that CI cannot pass without exercising them. Each test gets its own PostgreSQL database
+(copied from a migrated template) and its own Redis key prefix, so runs never share state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from chatbot.app import create_app
+from chatbot.config import Settings
+from chatbot.storage.engine import create_engine
+from chatbot.storage.migrations import migrate
+
+POSTGRES_URL = os.environ.get(
+    "CHATBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("CHATBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+AppClient = TestClient[web.Request, web.Application]
+
+
+def _server_url(database: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+
+
+async def _admin() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL is required for these tests and is unreachable at {POSTGRES_URL}: {exc}. "
+            "Start it (see README) or set CHATBOT_TEST_POSTGRES_URL.",
+            pytrace=False,
+        )
+
+
+_template_name: str | None = None
+
+
+async def _template() -> str:
+    """A migrated database that every test database is copied from (made once per run)."""
+    global _template_name
+    if _template_name is None:
+        name = f"chatbot_tpl_{uuid.uuid4().hex[:12]}"
+        admin = await _admin()
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        engine = create_engine(_server_url(name))
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        _template_name = name
+    return _template_name
+
+
+async def create_postgres_database(*, migrated: bool = True) -> str:
+    """A fresh database; returns its URL. Dropped by `drop_postgres_database`."""
+    name = f"chatbot_test_{uuid.uuid4().hex[:12]}"
+    template = f' TEMPLATE "{await _template()}"' if migrated else ""
+    admin = await _admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"{template}')
+    finally:
+        await admin.close()
+    return _server_url(name)
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = await _admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_template() -> Iterator[None]:
+    yield
+    if _template_name is not None:
+        asyncio.run(drop_postgres_database(_server_url(_template_name)))
+
+
+async def _require_redis() -> None:
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except (OSError, aioredis.RedisError) as exc:
+        pytest.fail(
+            f"Redis is required for these tests and is unreachable at {REDIS_URL}: {exc}. "
+            "Start it (see README) or set CHATBOT_TEST_REDIS_URL.",
+            pytrace=False,
+        )
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for this test."""
+    url = await create_postgres_database()
+    yield url
+    await drop_postgres_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/chatbot.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each storage test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/chatbot.db"
+        return
+    url = await create_postgres_database()
+    yield url
+    await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    await _require_redis()
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend_redis_url(request: pytest.FixtureRequest) -> str:
+    """Each backend test runs once on the in-process backends and once on Redis."""
+    if request.param == "memory":
+        return ""
+    await _require_redis()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key and channel namespace of this test's own."""
+    return f"test{uuid.uuid4().hex[:12]}"
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(sqlite_url: str, redis_prefix: str) -> SettingsFactory:
+    """Settings for a test app: SQLite and in-process backends unless told otherwise."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": sqlite_url,
+            "redis_url": "",
+            "redis_prefix": redis_prefix,
+            "secret_key": TEST_SECRET_KEY,
+            "access_log": False,
+        }
+        values.update(overrides)
+        return Settings.model_validate(values)
+
+    return factory
+
+
+ClientFactory = Callable[..., Awaitable[AppClient]]
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[AppClient]], make_settings: SettingsFactory
+) -> ClientFactory:
+    """Start the real app with the given setting overrides and return a client for it."""
+
+    async def factory(**overrides: Any) -> AppClient:
+        return await aiohttp_client(create_app(make_settings(**overrides)))
+
+    return factory
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> AppClient:
+    """The app on SQLite with in-process backends."""
+    return await make_client()
