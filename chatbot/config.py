@@ -229,6 +229,6 @@ def mask_url(url: str) -> str:
         parsed = URL(url)
     except ValueError:
         return url
-    if parsed.password:
-        parsed = parsed.with_password("***")
-    return str(parsed)
+    if not parsed.password:
+        return url
+    return str(parsed.with_password("***"))

@@ -198,3 +198,12 @@ def make_client(
 async def client(make_client: ClientFactory) -> AppClient:
     """The app on SQLite with in-process backends."""
     return await make_client()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test fails the run: every test must run against the real services."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\n{len(skipped)} test(s) skipped: this suite must run every test; failing the run.")

@@ -99,14 +99,15 @@ class ServerProcess:
 
     def start(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "chatbot", "serve", "--port", str(self.port), *self.args],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=log_path.open("a"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        with log_path.open("a") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chatbot", "serve", "--port", str(self.port), *self.args],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def output(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""

@@ -17,6 +17,7 @@ from functools import lru_cache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,18 @@ class RateLimiter:
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._redis: MovingWindowRateLimiter | None = None
         self._redis_storage: Storage | None = None
+        self._pool: ConnectionPool | None = None
         if redis_url:
+            # Our own pool, so that close() can release its connections.
+            self._pool = ConnectionPool.from_url(
+                redis_url, socket_connect_timeout=1, socket_timeout=1
+            )
             self._redis_storage = RedisStorage(
                 "async+" + redis_url,
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix=f"{prefix}:limits",
-                socket_connect_timeout=1,
-                socket_timeout=1,
+                connection_pool=self._pool,  # type: ignore[arg-type]
             )
             self._redis = MovingWindowRateLimiter(self._redis_storage)
         self._degraded = False
@@ -75,6 +80,8 @@ class RateLimiter:
             self._probe.cancel()
             with suppress(asyncio.CancelledError):
                 await self._probe
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def hit(self, rate: str, *key: str) -> RateDecision:
         item = parse_rate(rate)

@@ -15,7 +15,8 @@ from chatbot.http.routing import Handler
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/auth/", "/api/", "/v1/", "/ws/")
-API_PATHS = frozenset(prefix.rstrip("/") for prefix in API_PREFIXES)
+# The probes answer JSON too, so that their errors read the same as the API's.
+API_PATHS = frozenset({*(prefix.rstrip("/") for prefix in API_PREFIXES), "/healthz", "/readyz"})
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -29,7 +30,7 @@ _HTTP_CODES = {
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIXES) or path in API_PATHS
+    return path.startswith(API_PREFIXES) or path.rstrip("/") in API_PATHS
 
 
 def error_response(error: ApiError) -> web.Response:

@@ -17,7 +17,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 def request_id_of(request: web.BaseRequest) -> str:
     """The request's id, made on first use so that every log line can name it."""
     existing = request.get(REQUEST_ID)
-    if existing is not None:
+    if isinstance(existing, str):
         return existing
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
