@@ -5,27 +5,57 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.auth.middleware import auth_middleware
+from chatbot.auth.routes import add_auth_routes, setup_auth
+from chatbot.chat.routes import add_chat_routes
+from chatbot.chat.service import close_chat_sockets
+from chatbot.chatbots.routes import add_chatbot_routes
 from chatbot.config import Settings
+from chatbot.conversations.routes import add_conversation_routes
+from chatbot.dashboard.routes import setup_dashboard
 from chatbot.health.routes import add_health_routes
 from chatbot.http.access_log import access_log_middleware
 from chatbot.http.errors import error_middleware
 from chatbot.http.request_id import request_id_middleware
 from chatbot.http.routing import RouteTable
+from chatbot.knowledge.index import setup_knowledge
+from chatbot.knowledge.routes import add_knowledge_routes
+from chatbot.metrics import metrics_middleware, setup_metrics
+from chatbot.openapi.routes import setup_openapi
+from chatbot.pages import setup_templates
+from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
+from chatbot.widget.routes import add_widget_routes, setup_static
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app: middlewares, routes and the context that opens every resource."""
-    middlewares = [request_id_middleware]
+    middlewares = [request_id_middleware, metrics_middleware]
     if settings.access_log:
         middlewares.append(access_log_middleware)
     middlewares.append(error_middleware)
+    middlewares.append(rate_limit_middleware)
+    middlewares.append(auth_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.append(resources_context)
+    setup_auth(app)
+    setup_knowledge(app)
+    setup_templates(app)
 
     routes = RouteTable()
     add_health_routes(routes)
+    setup_metrics(app, routes)
+    add_auth_routes(routes)
+    add_chatbot_routes(routes)
+    add_knowledge_routes(routes)
+    add_conversation_routes(routes)
+    add_chat_routes(routes)
+    add_widget_routes(routes)
+    setup_dashboard(app, routes)
+    app.on_shutdown.append(close_chat_sockets)
+    setup_openapi(app, routes)
     routes.register(app.router)
+    setup_static(app)
     app[keys.ROUTES] = routes
     return app

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from chatbot.config import ConfigError, Settings, load_settings
+from chatbot.knowledge.cli import add_knowledge_commands, run_knowledge_command
 
 log = logging.getLogger("chatbot")
 
@@ -23,20 +24,33 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     serve.add_argument("--demo", action="store_true", help="create the demo account and chatbot")
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="processes sharing the port (default 1; more need PostgreSQL and Redis)",
+    )
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--config", type=Path)
 
     check = commands.add_parser("check", help="check config, database, Redis and files")
     check.add_argument("--config", type=Path)
+
+    add_knowledge_commands(commands)
     return parser
+
+
+def _worker_count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of workers from 1 to 64")
+    return int(value)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     overrides = {
         key: value
-        for key in ("host", "port", "log_format")
+        for key in ("host", "port", "log_format", "workers")
         if (value := getattr(args, key, None)) is not None
     }
     return settings.model_copy(update=overrides) if overrides else settings
@@ -65,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "knowledge":
+        return run_knowledge_command(settings, args)
     from chatbot.server import serve
 
     return serve(settings, demo=args.demo)

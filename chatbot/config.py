@@ -64,6 +64,9 @@ class AuthSettings(_Section):
     issuer: str = "chatbot"
     audience: str = "chatbot"
     max_password_length: int = Field(default=1024, ge=64, le=65_536)
+    # Access tokens whose signature was checked, remembered per instance until they expire,
+    # so that a client's repeated requests skip re-verifying (0 verifies every request).
+    verified_token_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
 
 
 class ChatSettings(_Section):
@@ -108,8 +111,11 @@ class Settings(_Section):
     metrics_token: SecretStr = SecretStr("")
     static_dir: str = ""
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # knowledge file uploads
     startup_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
     dependency_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     auth: AuthSettings = AuthSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     chat: ChatSettings = ChatSettings()

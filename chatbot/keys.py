@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import ClientSession, web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatbot.auth.passwords import Passwords
+from chatbot.auth.tokens import TokenCodec
 from chatbot.backends.broker import Broker
 from chatbot.backends.cache import Cache
 from chatbot.backends.ratelimit import RateLimiter
 from chatbot.config import Settings
 from chatbot.http.routing import RouteTable
+
+if TYPE_CHECKING:  # the chat imports this module: its type is named, not imported, at run time
+    from chatbot.chat.service import ChatService
+    from chatbot.dashboard.session import DashboardSessions
 
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
@@ -20,3 +28,8 @@ BROKER = web.AppKey[Broker]("broker")
 CACHE = web.AppKey[Cache]("cache")
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 HTTP_CLIENT = web.AppKey("http_client", ClientSession)
+TOKENS = web.AppKey("tokens", TokenCodec)
+PASSWORDS = web.AppKey("passwords", Passwords)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+CHAT = web.AppKey["ChatService"]("chat")
+DASHBOARD_SESSIONS = web.AppKey["DashboardSessions"]("dashboard_sessions")

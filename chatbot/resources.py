@@ -15,8 +15,10 @@ from chatbot.backends.broker import Broker, MemoryBroker
 from chatbot.backends.cache import Cache, MemoryCache, RedisCache
 from chatbot.backends.ratelimit import RateLimiter
 from chatbot.backends.redis_broker import RedisBroker
+from chatbot.chat.service import open_chat
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception, probe_database, probe_redis
+from chatbot.metrics import metrics_of
 from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import migrate
 
@@ -80,7 +82,7 @@ async def resources_context(app: web.Application) -> AsyncIterator[None]:
             client = await _open_redis(settings)
             stack.push_async_callback(client.aclose)
             prefix = settings.redis_prefix
-            broker = RedisBroker(client, prefix)
+            broker = RedisBroker(client, prefix, on_error=metrics_of(app).broker_errors_total.inc)
             cache = RedisCache(client, f"{prefix}:cache:")
         else:
             client, broker, cache = None, MemoryBroker(), MemoryCache()
@@ -98,4 +100,6 @@ async def resources_context(app: web.Application) -> AsyncIterator[None]:
         http_client = ClientSession(timeout=ClientTimeout(total=None, sock_connect=10))
         stack.push_async_callback(http_client.close)
         app[keys.HTTP_CLIENT] = http_client
+
+        await open_chat(app, stack)
         yield

@@ -17,6 +17,7 @@
   const MAX_TEXT = 4000; // the server's default limit
   const TYPING_EVERY_MS = 3000;
   const CONNECT_TIMEOUT_MS = 15000;
+  const RECONNECT_CAP_MS = 10000;
   const ROLES = ["visitor", "bot", "operator"];
   const STATUSES = ["bot", "waiting_for_human", "human", "closed"];
 
@@ -214,7 +215,7 @@
 
   // ---- styles -----------------------------------------------------------------------------
   const CSS = `
-:host{all:initial;--chatbot-primary:#2563eb;--chatbot-on-primary:#fff}
+:host{all:initial;--chatbot-primary:#2563eb;--chatbot-on-primary:#fff;--chatbot-focus:#2563eb}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 button{font:inherit;cursor:pointer}
@@ -247,6 +248,8 @@ h2{margin:0;font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;te
 .visitor .bubble a{color:inherit}
 .who,.meta{margin:2px 6px;font-size:12px;color:#4b5563}
 .failed .meta{color:#b91c1c}
+.bubble[data-status=pending]{opacity:.72}
+.visitor .bubble[data-status=failed]{background:#fee2e2;color:#7f1d1d}
 .sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .dots{display:flex;gap:4px;padding:13px 14px}
 .dots i{width:7px;height:7px;border-radius:50%;background:#6b7280;animation:blink 1.2s infinite}
@@ -260,6 +263,7 @@ h2{margin:0;font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;te
 form{display:flex;align-items:flex-end;gap:8px}
 textarea{flex:1;min-height:44px;max-height:120px;resize:none;padding:10px 12px;border:1px solid #6b7280;border-radius:12px;background:#fff;color:#111827;font-family:inherit;font-size:16px;line-height:1.4}
 textarea::placeholder{color:#6b7280}
+textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow:0 0 0 1px var(--chatbot-focus)}
 .send{flex:none;width:44px;height:44px;padding:10px;border:0;border-radius:50%;background:var(--chatbot-primary);color:var(--chatbot-on-primary)}
 @media (max-width:480px){:host([data-position]) .panel{top:0;right:0;bottom:0;left:0;width:auto;height:auto;border-radius:0}:host([data-open]) .launcher{display:none}}
 @media (prefers-reduced-motion:reduce){.dots i{animation:none}.launcher{transition:none}}
@@ -371,7 +375,9 @@ textarea::placeholder{color:#6b7280}
     const primary = color(theme.primary_color);
     const onPrimary = color(theme.text_color) || (primary && textOn(primary));
     let css = primary ? "--chatbot-primary:" + primary + ";" : "";
-    if (onPrimary) css += "--chatbot-on-primary:" + onPrimary;
+    if (onPrimary) css += "--chatbot-on-primary:" + onPrimary + ";";
+    // The text box's focus ring takes the theme colour only where it stands out on white (3:1).
+    if (primary) css += "--chatbot-focus:" + (1.05 / (luminance(primary) + 0.05) >= 3 ? primary : "#111827");
     setThemeCss(css ? ":host{" + css + "}" : "");
     host.setAttribute("data-position", theme.position === "left" ? "left" : "right");
     const avatarUrl = safeUrl(theme.avatar_url);
@@ -646,7 +652,8 @@ textarea::placeholder{color:#6b7280}
   function connect() {
     clearTimeout(reconnectTimer);
     if (ws) return;
-    setConnection("connecting");
+    // After a drop the widget says "offline" until a welcome: no flicker on every retry.
+    if (host.getAttribute("data-connection") !== "offline") setConnection("connecting");
     let sock;
     try {
       sock = new WebSocket(WS_URL + (visitorToken ? "?visitor_token=" + encodeURIComponent(visitorToken) : ""));
@@ -684,10 +691,11 @@ textarea::placeholder{color:#6b7280}
     if (reconnect) retry();
   }
 
-  // Exponential backoff with full jitter, forever: 0.5 s base, 30 s cap.
+  // Exponential backoff with full jitter, forever: 0.5 s base, 10 s cap. The jitter spreads a
+  // restarted server's visitors over the window; the cap keeps a visitor's wait short.
   function retry() {
     clearTimeout(reconnectTimer);
-    const delay = Math.random() * Math.min(30000, 500 * 2 ** attempt);
+    const delay = Math.random() * Math.min(RECONNECT_CAP_MS, 500 * 2 ** attempt);
     attempt = Math.min(attempt + 1, 16);
     reconnectTimer = setTimeout(connect, delay);
   }

@@ -16,6 +16,7 @@ class AuthUser:
     id: str
     email: str
     name: str
+    created_at: str = ""  # ISO 8601, as the profile shows it
 
 
 USER = web.RequestKey("user", AuthUser)

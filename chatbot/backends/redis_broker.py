@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from contextlib import suppress
 
 from redis.asyncio import Redis
@@ -26,8 +27,14 @@ class RedisBroker:
     its own echo: local subscribers get every event exactly once, even while Redis is down.
     """
 
-    def __init__(self, client: Redis, prefix: str = "chatbot") -> None:
+    def __init__(
+        self,
+        client: Redis,
+        prefix: str = "chatbot",
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
         self._client = client
+        self._on_error = on_error  # counts failures for the metrics; must not block
         # Channels are namespaced so that several deployments (or test runs) can share a server.
         self._namespace = f"{prefix}:"
         self._control_channel = f"{prefix}:control"
@@ -101,6 +108,8 @@ class RedisBroker:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _mark_lost(self, exc: BaseException) -> None:
+        if self._on_error is not None:
+            self._on_error()
         if self._healthy:
             log.warning("redis pub/sub lost (%s): delivering locally until it returns", exc)
         self._healthy = False

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+import asyncpg
 from aiohttp import web
+from sqlalchemy import exc as sql_errors
 
-from chatbot.errors import ApiError, RateLimited
+from chatbot.errors import ApiError, RateLimited, ServiceUnavailable
 from chatbot.http.request_id import request_id_of
 from chatbot.http.responses import json_response
 from chatbot.http.routing import Handler
@@ -27,6 +29,31 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+# Failures to reach the database (down, restarting, gone, pool exhausted): worth a retry.
+_UNAVAILABLE = (
+    sql_errors.OperationalError,
+    sql_errors.InterfaceError,
+    sql_errors.TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+def is_dependency_failure(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) means the database could not be reached."""
+    seen: BaseException | None = error
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, _UNAVAILABLE) or getattr(seen, "connection_invalidated", False):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def is_api_path(path: str) -> bool:
@@ -64,25 +91,45 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return json_response(_http_exception_body(request, exc), status=exc.status, headers=headers)
-    except Exception:
+    except Exception as exc:
+        if not is_dependency_failure(exc):
+            return _unexpected(request, api)
         request_id = request_id_of(request)
-        log.exception(
-            "unexpected error on %s %s (request id %s)",
+        log.error(
+            "database unavailable on %s %s (request id %s): %s",
             request.method,
             request.path,
             request_id,
-            extra={"request_id": request_id},
+            " ".join(str(exc).split())[:300],
         )
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": f"unexpected server error; quote request id {request_id} when reporting",
-            }
-        }
+        error = ServiceUnavailable(
+            f"the database is unavailable; try again shortly (request id {request_id})"
+        )
         if api:
-            return json_response(body, status=500)
-        return web.Response(
-            status=500,
-            text=f"Internal server error. Request id: {request_id}\n",
-            content_type="text/plain",
-        )
+            return error_response(error)
+        return web.Response(status=503, text=error.message + "\n", content_type="text/plain")
+
+
+def _unexpected(request: web.Request, api: bool) -> web.Response:
+    """Log the exception being handled with the request id; answer without its details."""
+    request_id = request_id_of(request)
+    log.exception(
+        "unexpected error on %s %s (request id %s)",
+        request.method,
+        request.path,
+        request_id,
+        extra={"request_id": request_id},
+    )
+    body = {
+        "error": {
+            "code": "internal_error",
+            "message": f"unexpected server error; quote request id {request_id} when reporting",
+        }
+    }
+    if api:
+        return json_response(body, status=500)
+    return web.Response(
+        status=500,
+        text=f"Internal server error. Request id: {request_id}\n",
+        content_type="text/plain",
+    )

@@ -8,6 +8,7 @@ import uuid
 from aiohttp import web
 
 from chatbot.http.routing import Handler
+from chatbot.logs import current_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -28,6 +29,8 @@ def request_id_of(request: web.BaseRequest) -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request_id_of(request)
+    # Each request runs in its own task, so log lines anywhere below it name this id.
+    current_request_id.set(request_id)
     try:
         response = await handler(request)
     except web.HTTPException as exc:

@@ -25,17 +25,20 @@ def validation_details(error: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-def validate(model: type[ModelT], data: Any) -> ModelT:
+def validate(model: type[ModelT], data: Any, *, strict: bool = False) -> ModelT:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         fields = validation_details(exc)
         names = ", ".join(sorted({item["field"] for item in fields}))
         raise ValidationFailed(f"invalid fields: {names}", fields=fields) from None
 
 
-async def read_json(request: web.Request, model: type[ModelT]) -> ModelT:
-    """Parse the body as JSON into `model`: 400 invalid_json, 413 too large, 422 invalid fields."""
+async def read_json(request: web.Request, model: type[ModelT], *, strict: bool = False) -> ModelT:
+    """Parse the body as JSON into `model`: 400 invalid_json, 413 too large, 422 invalid fields.
+
+    `strict` takes JSON types as JSON Schema does: `"5"` is not a number, `true` is not 1.
+    """
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -53,7 +56,7 @@ async def read_json(request: web.Request, model: type[ModelT]) -> ModelT:
             "the request body must be a JSON object",
             fields=[{"field": "body", "message": "expected a JSON object"}],
         )
-    return validate(model, data)
+    return validate(model, data, strict=strict)
 
 
 def read_query(query: Mapping[str, str], model: type[ModelT]) -> ModelT:

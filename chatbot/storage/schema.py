@@ -41,6 +41,8 @@ users = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("name", String(200), nullable=False, default=""),
     Column("password_hash", String(255), nullable=False),
+    # Bumped when a password changes: access tokens carry it, so older ones stop working.
+    Column("session_epoch", Integer, nullable=False, default=0, server_default="0"),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

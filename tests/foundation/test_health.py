@@ -46,3 +46,21 @@ async def test_readyz_answers_503_naming_the_database_when_it_goes_away(
     assert "database" in body["error"]["message"]
     health = await client.get("/healthz")
     assert health.status == 200
+
+
+async def test_api_requests_answer_503_not_500_while_the_database_is_gone(
+    make_client: ClientFactory, postgres_url: str
+) -> None:
+    client = await make_client(database_url=postgres_url)
+    registered = await client.post(
+        "/auth/register/", json={"email": "down@example.com", "password": "long-enough-pw"}
+    )
+    token = (await registered.json())["access"]
+
+    await drop_postgres_database(postgres_url)
+
+    response = await client.get("/api/chatbots/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 503
+    body = await response.json()
+    assert body["error"]["code"] == "unavailable"
+    assert "database" in body["error"]["message"]

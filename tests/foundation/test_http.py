@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from chatbot import keys
 from chatbot.app import create_app
+from chatbot.http.routing import public
 from chatbot.http.validation import read_json
 
 from conftest import AppClient, SettingsFactory
@@ -68,10 +69,12 @@ class Echo(BaseModel):
     count: int
 
 
+@public
 async def _boom(request: web.Request) -> web.Response:
     raise RuntimeError("secret internal detail")
 
 
+@public
 async def _echo(request: web.Request) -> web.Response:
     body = await read_json(request, Echo)
     return web.json_response(body.model_dump())

@@ -1,0 +1,1 @@
+"""Realtime chat: the visitor and operator WebSockets, their hub, message store and bot answers."""

@@ -1,0 +1,218 @@
+"""The room hub: the local sockets of each conversation and of each tenant's operators.
+
+Publishing delivers to the local sockets at once, in order, each event encoded once. With a
+Redis broker the event also goes to the other instances: events are gathered per tenant (the
+chatbot owner) and published together, one Redis message per tenant per turn, by one publisher
+task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
+event carries its conversation and seq so that each socket delivers messages in order and once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntFlag
+from typing import Protocol
+
+from chatbot.backends.broker import Broker, MemoryBroker
+
+log = logging.getLogger(__name__)
+
+_TAG_BYTES = 8
+# Events waiting for Redis, all tenants together; beyond it the oldest are dropped (other
+# instances then fill the gap from the database when the next message shows it).
+MAX_PENDING_EVENTS = 20_000
+
+
+class Audience(IntFlag):
+    """Who gets an event: the conversation's visitor sockets, the tenant's operators, or both."""
+
+    VISITORS = 1
+    OPERATORS = 2
+    EVERYONE = 3
+
+
+def tenant_channel(tenant_id: str) -> str:
+    """The broker channel of a tenant's events, on every instance."""
+    return f"chat:{tenant_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An outbound frame, already encoded, about one conversation; messages carry their seq."""
+
+    frame: bytes
+    conversation_id: str
+    seq: int | None = None
+
+
+class Member(Protocol):
+    """A local socket as the hub sees it; both calls run on the event loop and never block."""
+
+    def deliver(self, event: Event) -> None: ...
+
+    def resync(self, since: datetime | None = None) -> None: ...
+
+
+def encode_record(event: Event, audience: Audience) -> bytes:
+    """One event on the wire: a header, then the frame (JSON never holds a raw newline)."""
+    seq = b"-" if event.seq is None else str(event.seq).encode()
+    return b"%d %s %s %s\n" % (int(audience), event.conversation_id.encode(), seq, event.frame)
+
+
+def decode_records(data: bytes) -> Iterator[tuple[Event, Audience]]:
+    """The events of a batch; malformed records are skipped."""
+    for line in data.split(b"\n"):
+        parts = line.split(b" ", 3)
+        if len(parts) != 4 or not parts[0].isdigit():
+            continue
+        audience, conversation_id, seq, frame = parts
+        if seq != b"-" and not seq.isdigit():
+            continue
+        yield (
+            Event(frame, conversation_id.decode(), None if seq == b"-" else int(seq)),
+            Audience(int(audience) & Audience.EVERYONE),
+        )
+
+
+class RoomHub:
+    """Local sockets per conversation and per tenant, fed by local publishers and the broker."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        # With the in-process broker there is no other instance: nothing leaves the process.
+        self._remote = not isinstance(broker, MemoryBroker)
+        self._tag = os.urandom(_TAG_BYTES)
+        self._conversations: dict[str, set[Member]] = {}
+        self._operators: dict[str, set[Member]] = {}
+        self._tenant_members: dict[str, int] = {}
+        self._outbox: dict[str, list[bytes]] = {}
+        self._pending = 0
+        self._wakeup = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
+        broker.listen(self)
+
+    async def start(self) -> None:
+        if self._remote:
+            self._publisher = asyncio.create_task(self._publish_loop(), name="chat-hub-publisher")
+
+    async def close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._publisher
+
+    def members(self) -> Iterator[Member]:
+        """Every local socket (and bot answer watching its conversation), once."""
+        seen: set[int] = set()
+        for rooms in (self._conversations, self._operators):
+            for room in list(rooms.values()):
+                for member in list(room):
+                    if id(member) not in seen:
+                        seen.add(id(member))
+                        yield member
+
+    def conversation_size(self, conversation_id: str) -> int:
+        return len(self._conversations.get(conversation_id, ()))
+
+    async def join_conversation(self, tenant_id: str, conversation_id: str, member: Member) -> None:
+        self._conversations.setdefault(conversation_id, set()).add(member)
+        await self._hold(tenant_id)
+
+    async def leave_conversation(
+        self, tenant_id: str, conversation_id: str, member: Member
+    ) -> None:
+        if _discard(self._conversations, conversation_id, member):
+            await self._release(tenant_id)
+
+    async def join_operators(self, tenant_id: str, member: Member) -> None:
+        self._operators.setdefault(tenant_id, set()).add(member)
+        await self._hold(tenant_id)
+
+    async def leave_operators(self, tenant_id: str, member: Member) -> None:
+        if _discard(self._operators, tenant_id, member):
+            await self._release(tenant_id)
+
+    def publish(self, event: Event, tenant_id: str, audience: Audience) -> None:
+        """Deliver to the local sockets now, and queue the event for the other instances."""
+        self._deliver(event, tenant_id, audience)
+        if not self._remote:
+            return
+        self._outbox.setdefault(tenant_id, []).append(encode_record(event, audience))
+        self._pending += 1
+        if self._pending > MAX_PENDING_EVENTS:
+            dropped = self._outbox.pop(next(iter(self._outbox)))
+            self._pending -= len(dropped)
+            log.warning("chat hub: Redis is not keeping up; %d events not sent", len(dropped))
+        self._wakeup.set()
+
+    def on_message(self, channel: str, payload: bytes) -> None:
+        if payload[:_TAG_BYTES] == self._tag:
+            return  # this instance's own batch: its sockets had the events at publish time
+        tenant_id = channel.removeprefix("chat:")
+        for event, audience in decode_records(payload[_TAG_BYTES:]):
+            self._deliver(event, tenant_id, audience)
+
+    def on_reconnect(self) -> None:
+        """Events of other instances may have been lost: every local socket catches up."""
+        for member in self.members():
+            member.resync()
+
+    def _deliver(self, event: Event, tenant_id: str, audience: Audience) -> None:
+        if audience & Audience.VISITORS:
+            room = self._conversations.get(event.conversation_id)
+            if room:
+                for member in tuple(room):
+                    member.deliver(event)
+        if audience & Audience.OPERATORS:
+            room = self._operators.get(tenant_id)
+            if room:
+                for member in tuple(room):
+                    member.deliver(event)
+
+    async def _hold(self, tenant_id: str) -> None:
+        count = self._tenant_members.get(tenant_id, 0)
+        self._tenant_members[tenant_id] = count + 1
+        if count == 0 and self._remote:
+            await self._broker.subscribe(tenant_channel(tenant_id))
+
+    async def _release(self, tenant_id: str) -> None:
+        count = self._tenant_members.get(tenant_id, 0) - 1
+        if count > 0:
+            self._tenant_members[tenant_id] = count
+            return
+        self._tenant_members.pop(tenant_id, None)
+        if self._remote:
+            await self._broker.unsubscribe(tenant_channel(tenant_id))
+
+    async def _publish_loop(self) -> None:
+        # One publisher: a tenant's batches reach Redis in the order they were made, and
+        # events published while a batch is in flight go out together in the next one.
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._outbox:
+                tenant_id = next(iter(self._outbox))
+                records = self._outbox.pop(tenant_id)
+                self._pending -= len(records)
+                try:
+                    await self._broker.publish(
+                        tenant_channel(tenant_id), self._tag + b"".join(records)
+                    )
+                except Exception:  # the broker logs and recovers by itself
+                    log.exception("chat hub: publishing %d events failed", len(records))
+
+
+def _discard(rooms: dict[str, set[Member]], key: str, member: Member) -> bool:
+    room = rooms.get(key)
+    if room is None or member not in room:
+        return False
+    room.discard(member)
+    if not room:
+        del rooms[key]
+    return True

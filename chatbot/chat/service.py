@@ -1,0 +1,128 @@
+"""The chat feature's shared state: store, hub and bot runner, opened and closed with the app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from chatbot import keys
+from chatbot.chat.bot import BotRunner
+from chatbot.chat.conversations import Status, change_status
+from chatbot.chat.history import ChatHistory
+from chatbot.chat.hub import Audience, Event, RoomHub
+from chatbot.chat.protocol import conversation_frame, message_frame, status_frame
+from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket
+from chatbot.chat.store import MessageStore, Stored
+from chatbot.config import ChatSettings
+from chatbot.conversations.repository import ConversationView
+
+log = logging.getLogger(__name__)
+
+_SHUTDOWN_CLOSE_SECONDS = 5.0
+
+
+class ChatService:
+    """What the socket handlers share: the message store, the room hub and the bot answers."""
+
+    def __init__(self, app: web.Application) -> None:
+        settings = app[keys.SETTINGS]
+        engine = app[keys.ENGINE]
+        self.app = app
+        self.settings: ChatSettings = settings.chat
+        self.engine = engine
+        self.store = MessageStore(
+            engine,
+            batch_max=settings.chat.write_batch_max,
+            queue_size=settings.chat.write_batch_max * 4,
+            timeout=max(10.0, settings.dependency_timeout_seconds * 2),
+        )
+        self.hub = RoomHub(app[keys.BROKER])
+        self.history = ChatHistory(engine)
+        self.bots = BotRunner(self)
+        self.stopping = False
+
+    def announce(self, stored: Stored, tenant_id: str) -> None:
+        """Publish a newly stored message to its conversation and to the tenant's operators.
+
+        A conversation's first visitor message is preceded by its `conversation` event, so that
+        dashboards know the conversation before its messages arrive.
+        """
+        message = stored.message
+        conversation_id = message.conversation_id
+        if stored.first_visitor_message:
+            view = ConversationView(
+                id=conversation_id,
+                chatbot_id=stored.chatbot_id,
+                owner_id=tenant_id,
+                status=stored.status,
+                last_seq=message.seq,
+                handed_off=stored.handed_off,
+                started_at=stored.started_at or message.created_at,
+                last_message_at=message.created_at,
+                last_message=message,
+            )
+            self.publish_conversation(view)
+        event = Event(message_frame(message.as_json()), conversation_id, message.seq)
+        self.hub.publish(event, tenant_id, Audience.EVERYONE)
+
+    def publish_conversation(self, view: ConversationView) -> None:
+        """Tell the tenant's operators about the conversation's current state."""
+        event = Event(conversation_frame(view.as_json()), view.id)
+        self.hub.publish(event, view.owner_id, Audience.OPERATORS)
+
+    async def set_status(
+        self,
+        conversation_id: str,
+        status: Status,
+        *,
+        only_from: Collection[str] | None = None,
+        hand_off: bool = False,
+    ) -> tuple[ConversationView | None, bool]:
+        """Change the status, then tell the visitor (`status`) and operators (`conversation`)."""
+        view, changed = await change_status(
+            self.engine, conversation_id, status, only_from=only_from, hand_off=hand_off
+        )
+        if view is None or not changed:
+            return view, False
+        if status != "bot":
+            self.bots.cancel(conversation_id)
+        event = Event(status_frame(conversation_id, view.status), conversation_id)
+        self.hub.publish(event, view.owner_id, Audience.VISITORS)
+        self.publish_conversation(view)
+        return view, True
+
+    async def close_sockets(self) -> None:
+        """Close every socket with 1001 so that clients reconnect, to another instance if any."""
+        self.stopping = True
+        sockets = [member for member in self.hub.members() if isinstance(member, ChatSocket)]
+        for socket in sockets:
+            socket.close(CLOSE_GOING_AWAY, "server shutting down: reconnect")
+        if sockets:
+            await asyncio.wait(
+                [asyncio.ensure_future(socket.wait_closed()) for socket in sockets],
+                timeout=_SHUTDOWN_CLOSE_SECONDS,
+            )
+        # Answers in progress are stored, so that their visitors get them when they resume.
+        await self.bots.finish(_SHUTDOWN_CLOSE_SECONDS)
+
+
+async def open_chat(app: web.Application, stack: AsyncExitStack) -> None:
+    """Start the chat (called from the resources context, after the database and the broker)."""
+    chat = ChatService(app)
+    await chat.hub.start()
+    stack.push_async_callback(chat.hub.close)
+    await chat.store.start()
+    stack.push_async_callback(chat.store.close)
+    stack.push_async_callback(chat.bots.close)
+    app[keys.CHAT] = chat
+
+
+async def close_chat_sockets(app: web.Application) -> None:
+    """The on_shutdown hook: sockets close with 1001 before the handlers are cancelled."""
+    chat = app.get(keys.CHAT)
+    if chat is not None:
+        await chat.close_sockets()

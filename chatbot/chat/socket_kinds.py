@@ -1,0 +1,63 @@
+"""The two kinds of chat sockets: what differs when a resume fails or a resync is due."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from chatbot.chat.history import ChatHistory
+from chatbot.chat.protocol import RESYNCED_FRAME, message_frame
+from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket
+
+log = logging.getLogger(__name__)
+
+
+class VisitorSocket(ChatSocket):
+    """A visitor's socket: one conversation; a resume it cannot serve makes it reconnect."""
+
+    __slots__ = ()
+
+    def on_replay_failed(self) -> None:
+        self.close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable: reconnect later")
+
+
+class OperatorSocket(ChatSocket):
+    """An operator's socket: every conversation of the tenant's chatbots."""
+
+    __slots__ = ("tenant_id",)
+
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        *,
+        queue_size: int,
+        history: ChatHistory,
+        tenant_id: str,
+        on_message_sent: Callable[[], object] | None = None,
+    ) -> None:
+        super().__init__(
+            request, ws, queue_size=queue_size, history=history, on_message_sent=on_message_sent
+        )
+        self.tenant_id = tenant_id
+
+    async def _resync(self, since: datetime | None) -> None:
+        # Conversations this socket never heard of during the outage are found by time.
+        start = self.since if since is None else max(self.since, since - timedelta(seconds=10))
+        try:
+            missed = await self._history.tenant_messages_since(self.tenant_id, start)
+        except Exception as exc:
+            log.warning("chat socket: operator resync failed (%s)", exc)
+            return
+        for message in missed:
+            last = self._sent.get(message.conversation_id)
+            if last is not None and message.seq <= last:
+                continue
+            if last is not None and message.seq > last + 1:
+                await self._fill(message.conversation_id, last, message.seq - 1)
+            await self._send_message(message_frame(message.as_json()))
+            self.mark_sent(message.conversation_id, message.seq)
+        await self._send(RESYNCED_FRAME)

@@ -1,0 +1,308 @@
+"""The outbound side of one chat WebSocket: a bounded queue and one writer task.
+
+Frames leave in the order they were given: straight to the connection while nothing waits and
+the client keeps up, through the queue and its writer task otherwise. Message events are
+delivered in seq order and exactly once per conversation: an older or repeated seq is skipped,
+a gap is filled from the database first. A client that stops reading fills its queue and is
+disconnected with 4008, without slowing anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import WSMsgType, web
+
+from chatbot.chat.history import ChatHistory
+from chatbot.chat.hub import Event
+from chatbot.chat.protocol import error_frame, message_frame, resumed_frame, text_frame_header
+from chatbot.storage.values import utcnow
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_NOT_AUTHENTICATED = 4001
+CLOSE_CONVERSATION_GONE = 4004
+CLOSE_TOO_SLOW = 4008
+_CLOSE_TIMEOUT = 5.0
+# A client that stops reading gets this long to read what was sent, close frame included,
+# before its connection is cut.
+_ABORT_AFTER = 30.0
+_MAX_TRACKED_CONVERSATIONS = 10_000
+# Above this many bytes waiting in the transport, frames go through the queue and its drain.
+_DIRECT_WRITE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    conversation_id: str
+    after: int
+    tagged: bool  # the `resumed` frame names the conversation (operator sockets)
+
+
+@dataclass(frozen=True, slots=True)
+class _Resync:
+    since: datetime | None
+
+
+_Item = bytes | Event | _Replay | _Resync
+
+
+class ChatSocket:
+    """A WebSocket's outbound queue and writer; `deliver` and `send` never block."""
+
+    # Thousands stay open at once: no per-instance dict, no queue or task while idle.
+    __slots__ = (
+        "_closer",
+        "_corked",
+        "_history",
+        "_on_message_sent",
+        "_queue",
+        "_queue_size",
+        "_sent",
+        "_transport",
+        "_writer",
+        "since",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        *,
+        queue_size: int,
+        history: ChatHistory,
+        on_message_sent: Callable[[], object] | None = None,
+    ) -> None:
+        self.ws = ws
+        self._transport = request.transport
+        self._on_message_sent = on_message_sent
+        self._history = history
+        self._queue: deque[_Item] | None = None
+        self._queue_size = queue_size
+        self._writer: asyncio.Task[None] | None = None
+        self._corked: list[bytes] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        # The last seq sent per conversation; insertion order doubles as recency for eviction.
+        self._sent: dict[str, int] = {}
+        self.since = utcnow()
+
+    @property
+    def closing(self) -> bool:
+        return self._closer is not None or self.ws.closed
+
+    def sent_seq(self, conversation_id: str) -> int | None:
+        return self._sent.get(conversation_id)
+
+    def mark_sent(self, conversation_id: str, seq: int) -> None:
+        """Record that the client holds every message of the conversation up to `seq`."""
+        self._sent.pop(conversation_id, None)
+        self._sent[conversation_id] = seq
+        if len(self._sent) > _MAX_TRACKED_CONVERSATIONS:
+            del self._sent[next(iter(self._sent))]
+
+    def send(self, frame: bytes) -> None:
+        """Queue one encoded frame."""
+        self._put(frame)
+
+    def deliver(self, event: Event) -> None:
+        self._put(event)
+
+    def replay(self, conversation_id: str, after: int, *, tagged: bool = False) -> None:
+        """Queue a replay of the stored messages after `after`, then a `resumed` frame."""
+        self._put(_Replay(conversation_id, after, tagged))
+
+    def resync(self, since: datetime | None = None) -> None:
+        self._put(_Resync(since))
+
+    def close(self, code: int, reason: str) -> None:
+        """Start closing (once): queued frames are dropped, the close frame is sent."""
+        if self._closer is not None:
+            return
+        self._uncork()  # what was sent before the close goes before the close frame
+        self._queue = None
+        if self._writer is not None:
+            self._writer.cancel()
+        self._closer = asyncio.create_task(self._close(code, reason), name="chat-socket-close")
+
+    async def wait_closed(self) -> None:
+        """Wait for the writer and a close in progress to finish."""
+        for task in (self._writer, self._closer):
+            if task is not None:
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    def _put(self, item: _Item) -> None:
+        if self._closer is not None:
+            return
+        if self._queue is None and self._writer is None and self._write_now(item):
+            return
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._queue_size:
+            log.info(
+                "chat socket: client stopped reading (%d frames queued): closing with 4008",
+                len(queue),
+            )
+            self.close(CLOSE_TOO_SLOW, "too slow: the client stopped reading")
+            return
+        queue.append(item)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name="chat-socket-writer")
+
+    def _write_now(self, item: _Item) -> bool:
+        """Send an in-order frame at once when nothing waits and the connection keeps up.
+
+        Most frames go out this way, without a task: the frame is written straight to the
+        transport, framed as aiohttp would (a final, unmasked, uncompressed text frame).
+        """
+        if isinstance(item, Event):
+            frame, conversation_id, seq = item.frame, item.conversation_id, item.seq
+        elif isinstance(item, bytes):
+            frame, conversation_id, seq = item, None, None
+        else:
+            return False
+        if conversation_id is not None and seq is not None:
+            last = self._sent.get(conversation_id)
+            if last is not None and seq != last + 1:
+                return seq <= last  # already sent: done; a gap: the writer fills it first
+        transport = self._transport
+        if (
+            transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > _DIRECT_WRITE_LIMIT
+            or self.ws.closed
+            or self.ws.compress
+        ):
+            return False
+        # Frames queued in one turn of the event loop leave in one write (one system call).
+        if self._corked is None:
+            self._corked = [text_frame_header(len(frame)), frame]
+            asyncio.get_running_loop().call_soon(self._uncork)
+        else:
+            self._corked += (text_frame_header(len(frame)), frame)
+        if conversation_id is not None and seq is not None:
+            self.mark_sent(conversation_id, seq)
+            if self._on_message_sent is not None:
+                self._on_message_sent()
+        return True
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        transport = self._transport
+        if corked and transport is not None and not transport.is_closing() and not self.ws.closed:
+            transport.write(b"".join(corked))
+
+    async def _write(self) -> None:
+        try:
+            while self._queue:
+                item = self._queue.popleft()
+                if isinstance(item, bytes):
+                    await self._send(item)
+                elif isinstance(item, Event):
+                    await self._send_event(item)
+                elif isinstance(item, _Replay):
+                    await self._replay(item)
+                else:
+                    await self._resync(item.since)
+        except (ConnectionError, RuntimeError):
+            pass  # the connection is gone; the receive loop sees it and cleans up
+        finally:
+            self._writer = None
+            if not self._queue:
+                self._queue = None  # an empty deque still holds a 600-byte block
+
+    async def _send(self, frame: bytes) -> None:
+        await self.ws.send_frame(frame, WSMsgType.TEXT)
+
+    async def _send_message(self, frame: bytes) -> None:
+        await self.ws.send_frame(frame, WSMsgType.TEXT)
+        if self._on_message_sent is not None:
+            self._on_message_sent()
+
+    async def _send_event(self, event: Event) -> None:
+        conversation_id, seq = event.conversation_id, event.seq
+        if seq is not None:
+            last = self._sent.get(conversation_id)
+            if last is not None:
+                if seq <= last:
+                    return
+                if seq > last + 1:
+                    await self._fill(conversation_id, last, seq - 1)
+            self.mark_sent(conversation_id, seq)
+            await self._send_message(event.frame)
+            return
+        await self._send(event.frame)
+
+    async def _fill(self, conversation_id: str, after: int, upto: int | None) -> None:
+        """Send the stored messages after `after` (up to `upto`) that this socket missed."""
+        while upto is None or after < upto:
+            try:
+                page = await self._history.page(conversation_id, after, upto)
+            except Exception as exc:
+                log.warning("chat socket: could not read missed messages (%s)", exc)
+                return
+            for message in page:
+                await self._send_message(message_frame(message.as_json()))
+                after = message.seq
+                self.mark_sent(conversation_id, after)
+            if not page:
+                return
+
+    async def _replay(self, item: _Replay) -> None:
+        try:
+            last = await self._history.last_seq(item.conversation_id)
+        except Exception as exc:
+            log.warning("chat socket: resume failed, database unavailable (%s)", exc)
+            await self._send(
+                error_frame("unavailable", "cannot resume now: the database is unavailable")
+            )
+            self.on_replay_failed()
+            return
+        if last is None:
+            self.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
+            return
+        after = item.after
+        while after < last:
+            try:
+                page = await self._history.page(item.conversation_id, after, last)
+            except Exception as exc:
+                log.warning("chat socket: resume failed, database unavailable (%s)", exc)
+                self.on_replay_failed()
+                return
+            if not page:
+                break
+            for message in page:
+                await self._send_message(message_frame(message.as_json()))
+            after = page[-1].seq
+        self.mark_sent(item.conversation_id, max(self._sent.get(item.conversation_id, 0), last))
+        await self._send(resumed_frame(last, item.conversation_id if item.tagged else None))
+
+    def on_replay_failed(self) -> None:
+        """What to do when a resume cannot be served; operators just get the error."""
+
+    async def _resync(self, since: datetime | None) -> None:
+        for conversation_id, last in list(self._sent.items()):
+            await self._fill(conversation_id, last, None)
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self.ws.close(code=code, message=reason.encode()[:120])
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        finally:
+            # A client that does not read keeps unsent bytes buffered on a closing transport;
+            # it gets a grace period to read them, then the connection is cut.
+            transport = self._transport
+            if transport is not None and transport.get_write_buffer_size():
+                asyncio.get_running_loop().call_later(_ABORT_AFTER, transport.abort)

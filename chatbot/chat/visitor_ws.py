@@ -1,0 +1,293 @@
+"""`GET /ws/chat/public/{slug}/`: the visitor's WebSocket, as the contract describes it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from chatbot import keys
+from chatbot.chat.conversations import (
+    VisitorConversation,
+    find_visitor_conversation,
+    set_visitor_data,
+    start_conversation,
+)
+from chatbot.chat.guards import FrameBudget, require_websocket, websocket_response
+from chatbot.chat.hub import Audience, Event
+from chatbot.chat.protocol import (
+    PONG_FRAME,
+    VISITOR_FRAMES,
+    Frame,
+    FrameError,
+    Handoff,
+    Identify,
+    Ping,
+    Resume,
+    SendMessage,
+    Typing,
+    error_frame,
+    message_frame,
+    parse_frame,
+    status_frame,
+    typing_frame,
+    welcome_frame,
+)
+from chatbot.chat.service import ChatService
+from chatbot.chat.socket_kinds import VisitorSocket
+from chatbot.chat.sockets import CLOSE_CONVERSATION_GONE
+from chatbot.chat.store import ConversationGone, StoreUnavailable, Write
+from chatbot.chatbots.lookup import chatbot_by_slug
+from chatbot.chatbots.origins import origin_allowed
+from chatbot.chatbots.repository import ChatbotRecord
+from chatbot.conversations.repository import MessageView
+from chatbot.errors import Forbidden, NotFound, ServiceUnavailable
+from chatbot.http.routing import public
+from chatbot.metrics import metrics_of
+from chatbot.ratelimit.check import check_rate
+from chatbot.ratelimit.policies import limited
+
+log = logging.getLogger(__name__)
+
+TYPING_INTERVAL_SECONDS = 1.0
+BINARY_REFUSED = error_frame("invalid_message", "frames must be JSON text, not binary")
+
+
+@public
+@limited("ws_connect_per_address")
+async def visitor_socket(request: web.Request) -> web.StreamResponse:
+    """Check the slug and the origin before the upgrade, then serve the visitor."""
+    app = request.app
+    chat = app[keys.CHAT]
+    slug = request.match_info["slug"]
+    chatbot = await chatbot_by_slug(app, slug)
+    if chatbot is None:
+        raise NotFound(f"no chatbot with slug {slug!r}", code="chatbot_not_found")
+    origin = request.headers.get("Origin")
+    if not origin_allowed(origin, chatbot.allowed_origins):
+        raise Forbidden(
+            f"the origin {origin} may not embed chatbot {slug!r}: add it to the chatbot's "
+            "allowed_origins",
+            code="origin_not_allowed",
+        )
+    ws = websocket_response(app[keys.SETTINGS])
+    require_websocket(request, ws)
+    if chat.stopping:
+        raise ServiceUnavailable("the server is shutting down: reconnect in a moment")
+    try:
+        conversation, token, greeting = await _conversation_for(chat, chatbot, request)
+    except Exception as exc:
+        log.warning("visitor socket: cannot open a conversation (%s)", exc)
+        raise ServiceUnavailable(
+            "the chat is unavailable right now (database unreachable): retry in a moment"
+        ) from None
+    await ws.prepare(request)
+    socket = VisitorSocket(
+        request,
+        ws,
+        queue_size=chat.settings.outbound_queue_size,
+        history=chat.history,
+        on_message_sent=metrics_of(app).messages_out_total.inc,
+    )
+    gauge = metrics_of(app).websockets_open.labels(kind="visitor")
+    gauge.inc()
+    try:
+        await chat.hub.join_conversation(chatbot.owner_id, conversation.id, socket)
+        await _welcome(chat, chatbot, conversation, socket, token, greeting)
+        await VisitorSession(chat, chatbot, conversation.id, socket).run()
+    finally:
+        gauge.dec()
+    return ws
+
+
+async def _welcome(
+    chat: ChatService,
+    chatbot: ChatbotRecord,
+    conversation: VisitorConversation,
+    socket: VisitorSocket,
+    token: str,
+    greeting: MessageView | None,
+) -> None:
+    """Queue the welcome (and a new conversation's greeting); the socket already listens."""
+    last_seq = conversation.last_seq
+    if last_seq > 0:
+        # Read again now that the socket listens, so that no message slips in between.
+        try:
+            last_seq = await chat.history.last_seq(conversation.id) or last_seq
+        except Exception as exc:
+            log.warning("visitor socket: could not re-read the last seq (%s)", exc)
+    profile = {"slug": chatbot.slug, "name": chatbot.name, "theme": dict(chatbot.theme)}
+    if chatbot.greeting:
+        profile["greeting"] = chatbot.greeting
+    socket.send(
+        welcome_frame(
+            conversation_id=conversation.id,
+            visitor_token=token,
+            chatbot=profile,
+            last_seq=last_seq,
+            status=conversation.status,
+        )
+    )
+    socket.mark_sent(conversation.id, last_seq)
+    if greeting is not None:
+        socket.send(message_frame(greeting.as_json()))
+        socket.mark_sent(conversation.id, greeting.seq)
+
+
+async def _conversation_for(
+    chat: ChatService, chatbot: ChatbotRecord, request: web.Request
+) -> tuple[VisitorConversation, str, MessageView | None]:
+    """The visitor token's conversation, or a new one (an unknown token starts afresh)."""
+    token = request.query.get("visitor_token", "")
+    if token:
+        found = await find_visitor_conversation(chat.engine, chatbot.id, token)
+        if found is not None:
+            return found, token, None
+    started = await start_conversation(chat.engine, chatbot.id, chatbot.greeting)
+    return started.conversation, started.visitor_token, started.greeting
+
+
+class VisitorSession:
+    """One visitor socket's frames, handled one at a time in the order received."""
+
+    # Thousands of these stay open at once: no per-instance dict, and no chatbot record kept.
+    __slots__ = (
+        "_typing_at",
+        "budget",
+        "chat",
+        "chatbot_id",
+        "conversation_id",
+        "socket",
+        "tenant_id",
+    )
+
+    def __init__(
+        self, chat: ChatService, chatbot: ChatbotRecord, conversation_id: str, socket: VisitorSocket
+    ) -> None:
+        self.chat = chat
+        self.chatbot_id = chatbot.id
+        self.tenant_id = chatbot.owner_id
+        self.conversation_id = conversation_id
+        self.socket = socket
+        self.budget = FrameBudget()
+        self._typing_at = 0.0
+
+    async def run(self) -> None:
+        """Serve the socket's frames until it closes; the welcome was queued already."""
+        socket = self.socket
+        try:
+            async for message in socket.ws:
+                if message.type is WSMsgType.TEXT:
+                    await self._handle(message.data)
+                elif message.type is WSMsgType.BINARY:
+                    socket.send(
+                        error_frame("invalid_message", "frames must be JSON text, not binary")
+                    )
+                elif message.type is WSMsgType.ERROR:
+                    break
+                if socket.closing:
+                    break
+        finally:
+            await self.chat.hub.leave_conversation(self.tenant_id, self.conversation_id, socket)
+            if not socket.closing:
+                socket.close(1000, "")
+            await socket.wait_closed()
+
+    async def _handle(self, text: str) -> None:
+        try:
+            frame = parse_frame(
+                text, VISITOR_FRAMES, max_text_length=self.chat.settings.max_text_length
+            )
+            if not isinstance(frame, SendMessage) and not self.budget.take():
+                raise FrameError("rate_limited", "too many frames: slow down", retry_after=1)
+            await self._dispatch(frame)
+        except FrameError as error:
+            self.socket.send(error.frame())
+        except Exception:
+            log.exception("visitor socket: failed to handle a frame")
+            self.socket.send(
+                error_frame("internal_error", "the server failed to handle this frame")
+            )
+
+    async def _dispatch(self, frame: Frame) -> None:
+        if isinstance(frame, SendMessage):
+            await self._on_message(frame)
+        elif isinstance(frame, Resume):
+            self.socket.replay(self.conversation_id, frame.after)
+        elif isinstance(frame, Typing):
+            await self._on_typing()
+        elif isinstance(frame, Handoff):
+            await self._on_handoff()
+        elif isinstance(frame, Identify):
+            await self._on_identify(frame)
+        elif isinstance(frame, Ping):
+            self.socket.send(PONG_FRAME)
+
+    async def _on_message(self, frame: SendMessage) -> None:
+        app = self.chat.app
+        metrics = metrics_of(app)
+        metrics.messages_in_total.inc()
+        decision = await check_rate(app, "visitor_messages", self.conversation_id)
+        if not decision.allowed:
+            metrics.rate_limited_total.labels(policy="visitor_messages").inc()
+            raise FrameError(
+                "rate_limited",
+                f"too many messages: at most {decision.limit} every {decision.window} s; "
+                f"send again in {decision.retry_after} s",
+                retry_after=decision.retry_after,
+                client_id=frame.client_id,
+            )
+        write = Write(self.conversation_id, "visitor", frame.text.strip(), frame.client_id)
+        try:
+            stored = await self.chat.store.append(write)
+        except StoreUnavailable as exc:
+            raise FrameError(
+                "unavailable",
+                f"not stored ({exc}): send it again later with the same client_id",
+                client_id=frame.client_id,
+            ) from None
+        except ConversationGone:
+            self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
+            return
+        if not stored.created:
+            self.socket.send(message_frame(stored.message.as_json()))
+            return
+        self.chat.announce(stored, self.tenant_id)
+        status = stored.status
+        if status == "closed":
+            view, _ = await self.chat.set_status(self.conversation_id, "bot", only_from=("closed",))
+            status = view.status if view is not None else status
+        if status == "bot":
+            self.chat.bots.answer(self.chatbot_id, self.tenant_id, stored.message)
+
+    async def _on_typing(self) -> None:
+        now = time.monotonic()
+        if now - self._typing_at < TYPING_INTERVAL_SECONDS:
+            return  # operators need one indicator per second at most
+        self._typing_at = now
+        event = Event(typing_frame("visitor", self.conversation_id), self.conversation_id)
+        self.chat.hub.publish(event, self.tenant_id, Audience.OPERATORS)
+
+    async def _on_handoff(self) -> None:
+        try:
+            view, changed = await self.chat.set_status(
+                self.conversation_id,
+                "waiting_for_human",
+                only_from=("bot", "closed"),
+                hand_off=True,
+            )
+        except Exception as exc:
+            log.warning("visitor socket: handoff failed (%s)", exc)
+            raise FrameError("unavailable", "the request for a person failed: try again") from None
+        if view is None:
+            self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
+        elif not changed:  # already with (or waiting for) a person: say so all the same
+            self.socket.send(status_frame(self.conversation_id, view.status))
+
+    async def _on_identify(self, frame: Identify) -> None:
+        try:
+            await set_visitor_data(self.chat.engine, self.conversation_id, frame.data)
+        except Exception as exc:
+            log.warning("visitor socket: identify failed (%s)", exc)
+            raise FrameError("unavailable", "the visitor data was not stored: try again") from None

@@ -1,0 +1,111 @@
+"""Allowed origins: which web sites may embed a chatbot, as normalized `scheme://host[:port]`.
+
+`ORIGIN_PATTERN` is the rule, shown as such in the OpenAPI document: a string it matches is an
+origin, anything else is refused with the reason. A host is a name (Unicode names are turned into
+their `xn--` form, as browsers send them) or a bracketed IPv6 address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+
+from yarl import URL
+
+from chatbot.openapi.fields import WHITESPACE
+from chatbot.openapi.url_patterns import HTTP_SCHEME, IPV6, PORT
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_ORIGINS = 100
+MAX_ORIGIN_LENGTH = 300
+
+# A DNS label: letters (any script, no spaces), digits and inner hyphens.
+_LETTERS = (
+    "[A-Za-z0-9\\u00a1-\\u167f\\u1681-\\u1fff\\u200b-\\u2027\\u202a-\\u202e\\u2030-\\u205e"
+    "\\u2060-\\u2fff\\u3001-\\ud7ff\\ue000-\\ufffd]+"
+)
+_LABEL = f"{_LETTERS}(?:-+{_LETTERS})*"
+_SPACE = "[" + "".join(f"\\u{ord(char):04x}" for char in WHITESPACE) + "]*"
+ORIGIN_PATTERN = (
+    f"^{_SPACE}(?P<scheme>{HTTP_SCHEME})://"
+    f"(?:(?P<name>{_LABEL}(?:\\.{_LABEL})*\\.?)|\\[(?P<ipv6>{IPV6})\\])"
+    f"(?::(?P<port>{PORT}))?/?{_SPACE}$"
+)
+# The JSON schema's copy has no group names, which ECMA and Python spell differently.
+ORIGIN_SCHEMA_PATTERN = re.sub(r"\(\?P<\w+>", "(", ORIGIN_PATTERN)
+_ORIGIN = re.compile(ORIGIN_PATTERN)
+_EXAMPLE = "like https://www.example.com or http://localhost:3000"
+
+
+class OriginError(ValueError):
+    """The value is not an origin; the message says what to send instead."""
+
+
+def _host(name: str) -> str:
+    if name.isascii():
+        return name.lower()
+    try:
+        return URL.build(scheme="https", host=name).raw_host or name.lower()
+    except ValueError:
+        # Not a name IDNA can spell: no browser sends such an origin, so it can never match.
+        return name.lower()
+
+
+def normalize_origin(value: str) -> str:
+    """`value` as `scheme://host[:port]` (lowercase, default port dropped), or OriginError."""
+    match = _ORIGIN.fullmatch(value) if len(value) <= MAX_ORIGIN_LENGTH else None
+    if match is None:
+        raise OriginError(_why_not(value))
+    scheme = match["scheme"].lower()
+    if match["ipv6"] is not None:
+        host = f"[{ipaddress.IPv6Address(match['ipv6']).compressed}]"
+    else:
+        host = _host(match["name"]).rstrip(".")
+    port = int(match["port"]) if match["port"] else _DEFAULT_PORTS[scheme]
+    if port != _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def _why_not(value: str) -> str:
+    """Why `value` is not an origin, as precisely as its shape tells."""
+    text = value.strip()
+    if len(value) > MAX_ORIGIN_LENGTH:
+        return f"{value[:40]!r}... is not an origin: origins are at most {MAX_ORIGIN_LENGTH} characters"
+    try:
+        url: URL | None = URL(text)
+    except (ValueError, TypeError):
+        url = None
+    if url is None or (url.scheme or "").lower() not in _DEFAULT_PORTS or "://" not in text:
+        return f"{value!r} is not an origin: use http:// or https:// and a host, {_EXAMPLE}"
+    if url.user is not None or url.password is not None:
+        return f"{value!r} is not an origin: remove the user name or password"
+    if url.raw_path not in ("", "/") or url.raw_query_string or url.raw_fragment:
+        return f"{value!r} is not an origin: remove the path, query and fragment"
+    return (
+        f"{value!r} is not an origin: use scheme://host[:port] with a host name or [IPv6] "
+        f"address and a port from 1 to 65535, {_EXAMPLE}"
+    )
+
+
+def normalize_origins(values: Iterable[str]) -> list[str]:
+    """Each origin normalized, duplicates dropped, order kept."""
+    normalized = list(dict.fromkeys(normalize_origin(value) for value in values))
+    if len(normalized) > MAX_ORIGINS:
+        raise OriginError(f"at most {MAX_ORIGINS} allowed origins; list your sites' origins only")
+    return normalized
+
+
+def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
+    """Whether a request with this `Origin` header may use a chatbot with these origins.
+
+    No `Origin` header means a non-browser client, which the contract does not refuse; an empty
+    list allows every origin.
+    """
+    if origin is None or not allowed:
+        return True
+    try:
+        return normalize_origin(origin) in allowed
+    except OriginError:
+        return False

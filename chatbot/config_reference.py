@@ -1,0 +1,193 @@
+"""`python -m chatbot.config_reference`: docs/configuration.md, generated from the Settings model.
+
+Every setting needs a line in DESCRIPTIONS (or a `Field(description=...)`): a new setting
+without one stops the generator, and the docs test, until it is explained.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+from dataclasses import dataclass
+
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+
+from chatbot.config import Settings, env_name
+
+DESCRIPTIONS: dict[str, str] = {
+    "env": "`production` refuses to start without a strong `secret_key`; "
+    "`development` allows the built-in key.",
+    "host": "Address to listen on; `0.0.0.0` in a container or behind a proxy on another host.",
+    "port": "TCP port to listen on.",
+    "public_url": "The address visitors reach (e.g. `https://chat.example.com`), used in embed "
+    "snippets and to accept the dashboard's own origin behind a proxy.",
+    "database_url": "`sqlite:///PATH` (one instance) or `postgresql://user:pass@host:port/db` "
+    "(several instances or workers).",
+    "redis_url": "Empty: in-process broker, cache and rate limits (one instance). "
+    "`redis://host:port/N`: shared by every instance (needed to scale out).",
+    "redis_prefix": "Namespace of every Redis key and channel, so that deployments can share "
+    "one Redis server.",
+    "secret_key": "Signs access tokens; keep it stable across restarts and identical on every "
+    "instance. At least 32 random bytes in production.",
+    "log_level": "Lowest level logged: `debug`, `info`, `warning` or `error`.",
+    "log_format": "`text` (human-readable lines) or `json` (one JSON object per line).",
+    "access_log": "Log one line per HTTP request with its request id, status and duration.",
+    "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`; "
+    "empty leaves it open (restrict it at the proxy).",
+    "static_dir": "Folder of the widget and dashboard files; empty: the checkout's `static/`.",
+    "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
+    "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF); bigger "
+    "ones get 413.",
+    "startup_timeout_seconds": "How long start-up waits for the database and Redis before "
+    "exiting with one line naming the one that did not answer.",
+    "dependency_timeout_seconds": "Timeout of each `/readyz` probe and of Redis commands.",
+    "workers": "Processes serving one port (`chatbot serve --workers N`); more than 1 needs "
+    "PostgreSQL and Redis.",
+    "shutdown_timeout_seconds": "On SIGTERM, how long requests and bot answers in flight may "
+    "take to finish before the process stops them (keep it below the orchestrator's grace "
+    "period, e.g. Docker's `stop_grace_period`).",
+    "auth.access_token_ttl_seconds": "Lifetime of an access token.",
+    "auth.refresh_token_ttl_seconds": "Lifetime of a refresh token (a session without login).",
+    "auth.refresh_reuse_grace_seconds": "How long a just-rotated refresh token may still be "
+    "presented (two tabs refreshing at once) before reuse counts as theft and ends the session.",
+    "auth.issuer": "The `iss` claim of issued tokens, checked on every token.",
+    "auth.audience": "The `aud` claim of issued tokens, checked on every token.",
+    "auth.max_password_length": "Longest accepted password (bounds the hashing work).",
+    "auth.verified_token_cache_size": "Access tokens remembered as verified, so that a client's "
+    "repeated token is not checked again (expiry and revocation still are); 0 turns it off.",
+    "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks).",
+    "rate_limits.per_address": "Requests per client address, on every route but the probes.",
+    "rate_limits.login_per_address": "Login attempts per client address.",
+    "rate_limits.login_per_account": "Login attempts per account (e-mail address).",
+    "rate_limits.register_per_address": "Registrations per client address.",
+    "rate_limits.ws_connect_per_address": "WebSocket connects per client address.",
+    "rate_limits.visitor_messages": "Visitor messages per conversation.",
+    "rate_limits.trust_forwarded_for": "Take the client address from `X-Forwarded-For` (only "
+    "behind a proxy that sets it; otherwise clients could pick their own address).",
+    "chat.max_text_length": "Longest chat message, in characters; longer ones get `text_too_long`.",
+    "chat.max_frame_bytes": "Largest WebSocket frame; a bigger one closes the socket with 1009.",
+    "chat.outbound_queue_size": "Frames queued for a socket whose client reads slowly; when "
+    "full, the socket is closed with 4008 instead of slowing everyone.",
+    "chat.heartbeat_seconds": "Ping interval that detects and closes dead sockets.",
+    "chat.auth_timeout_seconds": "Time an operator socket has to authenticate before 4001.",
+    "chat.compression": "Per-message deflate on WebSockets (costs CPU per frame).",
+    "chat.history_window": "Previous messages of the conversation given to the brain as context.",
+    "chat.write_batch_max": "Most messages stored in one database transaction (group commit).",
+    "brains.fallback_message": "The knowledge brain's answer when nothing matches well enough.",
+    "brains.knowledge_threshold": "Lowest match score (0 to 1) for a knowledge answer.",
+    "brains.openai_timeout_seconds": "Timeout of a call to an OpenAI-compatible server.",
+    "brains.semantic": "Use sentence embeddings for knowledge retrieval when "
+    "sentence-transformers is installed (the `semantic` extra); keyword search otherwise.",
+}
+
+HEADER = """# Configuration reference
+
+<!-- Generated by `python -m chatbot.config_reference > docs/configuration.md`; do not edit. -->
+
+Settings come from `config.yaml` (in the working directory, or the file named by `--config`
+or `CHATBOT_CONFIG`), overridden by environment variables: `CHATBOT_<KEY>` for top-level keys
+and `CHATBOT_<SECTION>__<KEY>` inside a section. A bad value stops start-up with one line naming
+the key and the fix; `chatbot check` reports it too. `chatbot serve` options (`--host`,
+`--port`, `--log-format`, `--workers`) override both.
+
+Rates use the `limits` notation: `10/minute`, `100 per hour`, `5/second`.
+"""
+
+_SECTION_TITLES = {"": "Server"}
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    env: str
+    type: str
+    default: str
+    meaning: str
+
+
+def _type_name(annotation: object, field: FieldInfo) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        name = " \\| ".join(f"`{value}`" for value in typing.get_args(annotation))
+    elif annotation is SecretStr:
+        name = "secret string"
+    else:
+        name = getattr(annotation, "__name__", str(annotation))
+    bounds = []
+    for item in field.metadata:
+        if isinstance(item, Ge):
+            bounds.append(f"≥ {item.ge}")
+        elif isinstance(item, Gt):
+            bounds.append(f"> {item.gt}")
+        elif isinstance(item, Le):
+            bounds.append(f"≤ {item.le}")
+        elif isinstance(item, Lt):
+            bounds.append(f"< {item.lt}")
+    return f"{name} ({', '.join(bounds)})" if bounds else name
+
+
+def _default(field: FieldInfo) -> str:
+    value = field.default
+    if isinstance(value, SecretStr):
+        return "(development key)" if value.get_secret_value() else "empty"
+    if value == "":
+        return "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def rows(model: type[BaseModel] = Settings, path: tuple[str, ...] = ()) -> list[Row]:
+    """One row per setting, sections' settings after the top-level ones."""
+    own: list[Row] = []
+    nested: list[Row] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        key = (*path, name)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested += rows(annotation, key)
+            continue
+        dotted = ".".join(key)
+        meaning = DESCRIPTIONS.get(dotted) or field.description
+        if not meaning:
+            raise LookupError(
+                f"setting '{dotted}' has no description: add one to DESCRIPTIONS in "
+                "chatbot/config_reference.py, then regenerate docs/configuration.md"
+            )
+        own.append(
+            Row(dotted, env_name(key), _type_name(annotation, field), _default(field), meaning)
+        )
+    return own + nested
+
+
+def render() -> str:
+    """The whole docs/configuration.md."""
+    sections: dict[str, list[Row]] = {}
+    for row in rows():
+        section = row.key.rpartition(".")[0]
+        sections.setdefault(section, []).append(row)
+    parts = [HEADER]
+    for section, section_rows in sections.items():
+        title = _SECTION_TITLES.get(section, f"`{section}`")
+        parts.append(f"\n## {title}\n\n| key | variable | type | default | meaning |\n")
+        parts.append("| --- | --- | --- | --- | --- |\n")
+        for row in section_rows:
+            default = row.default.replace("|", "\\|")
+            parts.append(
+                f"| `{row.key}` | `{row.env}` | {row.type} | {default} | {row.meaning} |\n"
+            )
+    return "".join(parts)
+
+
+def main() -> int:
+    try:
+        sys.stdout.write(render())
+    except LookupError as exc:
+        print(f"chatbot: {exc.args[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

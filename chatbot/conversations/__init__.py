@@ -1,0 +1,1 @@
+"""Conversations, REST read side: the inbox list and a conversation's messages."""

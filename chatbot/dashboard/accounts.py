@@ -1,0 +1,80 @@
+"""Account actions behind the dashboard's forms, built from auth's repository and hasher.
+
+They do what `POST /auth/register/`, `/auth/login/` and `/auth/password/` do, minus the
+tokens: the dashboard keeps its login in a cookie session instead.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatbot import keys
+from chatbot.auth import repository
+from chatbot.auth.repository import EmailTaken, UserRecord
+from chatbot.auth.sessions import remember
+from chatbot.ratelimit.check import enforce_rate
+
+__all__ = ["AccountGone", "EmailTaken", "authenticate", "change_password", "rename", "sign_up"]
+
+
+class AccountGone(Exception):
+    """The account was deleted while its session was open."""
+
+
+async def sign_up(app: web.Application, email: str, name: str, password: str) -> UserRecord:
+    """A new account (EmailTaken when the address is already used)."""
+    engine = app[keys.ENGINE]
+    # Checked first so that a taken address costs no hashing; the insert still decides races.
+    if await repository.user_by_email(engine, email) is not None:
+        raise EmailTaken(email)
+    password_hash = await app[keys.PASSWORDS].hash(password)
+    record = await repository.insert_user(engine, email, name, password_hash)
+    await remember(app, record)
+    return record
+
+
+async def authenticate(app: web.Application, email: str, password: str) -> UserRecord | None:
+    """The account these credentials prove, or None; attempts count per account."""
+    await enforce_rate(app, "login_per_account", email)
+    passwords = app[keys.PASSWORDS]
+    engine = app[keys.ENGINE]
+    record = await repository.user_by_email(engine, email)
+    if record is None:
+        # An unknown email takes as long as a wrong password: no way to probe for accounts.
+        await passwords.verify_unknown(password)
+        return None
+    if not await passwords.verify(record.password_hash, password):
+        return None
+    if passwords.needs_rehash(record.password_hash):
+        await repository.update_password_hash(engine, record.id, await passwords.hash(password))
+    await remember(app, record)
+    return record
+
+
+async def change_password(
+    app: web.Application, user_id: str, email: str, current: str, new: str
+) -> UserRecord | None:
+    """Set a new password, ending every other session; None when `current` is wrong."""
+    engine = app[keys.ENGINE]
+    # Guesses at the current password count like login attempts on the account.
+    await enforce_rate(app, "login_per_account", email)
+    passwords = app[keys.PASSWORDS]
+    record = await repository.user_by_id(engine, user_id)
+    if record is None:
+        raise AccountGone(user_id)
+    if not await passwords.verify(record.password_hash, current):
+        return None
+    changed = await repository.change_password(engine, user_id, await passwords.hash(new))
+    if changed is None:
+        raise AccountGone(user_id)
+    await remember(app, changed)  # every instance sees the new epoch at once
+    return changed
+
+
+async def rename(app: web.Application, user_id: str, name: str) -> UserRecord:
+    """Change the account's display name."""
+    record = await repository.update_name(app[keys.ENGINE], user_id, name)
+    if record is None:
+        raise AccountGone(user_id)
+    await remember(app, record)
+    return record

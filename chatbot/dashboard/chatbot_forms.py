@@ -1,0 +1,167 @@
+"""The chatbot form: its fields, shown from a stored chatbot, read back into the API's models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from chatbot.brains.schemas import (
+    OpenAIBrainConfig,
+    keep_api_key,
+    parse_brain_config,
+    public_brain_config,
+    stored_brain_config,
+)
+from chatbot.chatbots.repository import ChatbotRecord
+from chatbot.chatbots.schemas import DEFAULT_GREETING, ChatbotCreate, ChatbotUpdate, Theme
+from chatbot.dashboard.forms import lines, validate_form
+
+TEXT_FIELDS = (
+    "name",
+    "slug",
+    "greeting",
+    "allowed_origins",
+    "brain_type",
+    "threshold",
+    "base_url",
+    "model",
+    "api_key",
+    "system_prompt",
+    "title",
+    "primary_color",
+    "position",
+    "avatar_url",
+)
+BRAIN_TYPES = (
+    ("knowledge", "Knowledge base: answers from the chatbot's knowledge entries"),
+    ("openai", "OpenAI-compatible model: any chat completions server"),
+    ("echo", "Echo: repeats the visitor (for tests)"),
+)
+# Where a validation error's path names no form field, the closest field that does.
+_ALIASES = {"brain": "brain_type", "theme": "title", "type": "brain_type"}
+
+
+def _theme(stored: Mapping[str, Any]) -> Theme:
+    try:
+        return Theme.model_validate(dict(stored))
+    except ValidationError:
+        return Theme()  # written by another version: show the defaults rather than fail
+
+
+def blank_values() -> dict[str, str]:
+    """The form of a new chatbot."""
+    theme = Theme()
+    return {
+        **dict.fromkeys(TEXT_FIELDS, ""),
+        "greeting": DEFAULT_GREETING,
+        "brain_type": "knowledge",
+        "primary_color": theme.primary_color,
+        "position": theme.position,
+    }
+
+
+def stored_values(record: ChatbotRecord) -> dict[str, str]:
+    """The form filled from a stored chatbot; the provider key is never shown."""
+    brain = public_brain_config(record.brain)
+    theme = _theme(record.theme)
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "name": record.name,
+        "slug": record.slug,
+        "greeting": record.greeting,
+        "allowed_origins": "\n".join(record.allowed_origins),
+        "brain_type": text(brain.get("type", "knowledge")),
+        "threshold": text(brain.get("threshold")),
+        "base_url": text(brain.get("base_url")),
+        "model": text(brain.get("model")),
+        "api_key": "",
+        "system_prompt": text(brain.get("system_prompt")),
+        "title": text(theme.title),
+        "primary_color": theme.primary_color,
+        "position": theme.position,
+        "avatar_url": text(theme.avatar_url),
+    }
+
+
+def api_key_set(record: ChatbotRecord | None) -> bool:
+    return record is not None and bool(public_brain_config(record.brain).get("api_key_set"))
+
+
+def posted_values(form: Mapping[str, Any]) -> dict[str, str]:
+    """The form's text fields as sent (missing ones empty), to show back on errors."""
+    return {name: value if isinstance(value := form.get(name), str) else "" for name in TEXT_FIELDS}
+
+
+def _brain(values: Mapping[str, str]) -> dict[str, Any]:
+    kind = values["brain_type"] or "knowledge"
+    brain: dict[str, Any] = {"type": kind}
+    if kind == "knowledge" and values["threshold"].strip():
+        brain["threshold"] = values["threshold"].strip()
+    elif kind == "openai":
+        brain["base_url"] = values["base_url"].strip()
+        brain["model"] = values["model"].strip()
+        if values["api_key"].strip():
+            brain["api_key"] = values["api_key"].strip()
+        if values["system_prompt"].strip():
+            brain["system_prompt"] = values["system_prompt"]
+    return brain
+
+
+def _common(values: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": values["name"],
+        "greeting": values["greeting"],
+        "allowed_origins": lines(values["allowed_origins"]),
+        "brain": _brain(values),
+        "theme": {
+            "title": values["title"] or None,
+            "primary_color": values["primary_color"].strip() or None,
+            "position": values["position"] or None,
+            "avatar_url": values["avatar_url"].strip() or None,
+        },
+    }
+
+
+def creation(values: Mapping[str, str]) -> ChatbotCreate:
+    """The new chatbot the form describes, or FormErrors."""
+    data = _common(values)
+    data["theme"] = {key: value for key, value in data["theme"].items() if value is not None}
+    data["slug"] = values["slug"].strip() or None
+    return validate_form(ChatbotCreate, data, TEXT_FIELDS, _ALIASES)
+
+
+def changes(
+    values: Mapping[str, str], current: ChatbotRecord, *, clear_api_key: bool
+) -> dict[str, Any]:
+    """The stored columns to write for the edited form, or FormErrors."""
+    data = _common(values)
+    if values["slug"].strip():
+        data["slug"] = values["slug"].strip()
+    body = validate_form(ChatbotUpdate, data, TEXT_FIELDS, _ALIASES)
+    # The form always sends both.
+    assert body.brain is not None
+    assert body.theme is not None
+    try:
+        previous = parse_brain_config(current.brain)
+    except ValidationError:
+        previous = None  # stored by an older version: nothing to keep from it
+    brain = body.brain
+    if clear_api_key and isinstance(brain, OpenAIBrainConfig):
+        brain = brain.model_copy(update={"api_key": None})
+    elif not clear_api_key:
+        brain = keep_api_key(brain, previous)
+    result: dict[str, Any] = {
+        "name": body.name,
+        "greeting": body.greeting if body.greeting is not None else DEFAULT_GREETING,
+        "allowed_origins": body.allowed_origins,
+        "brain": stored_brain_config(brain),
+        "theme": body.theme.applied_to({}).model_dump(),
+    }
+    if body.slug is not None:
+        result["slug"] = body.slug
+    return result

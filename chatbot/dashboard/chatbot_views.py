@@ -1,0 +1,144 @@
+"""Chatbot pages: the list, create, edit (with the widget preview and embed snippet), delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chatbot import keys
+from chatbot.brains.schemas import parse_brain_config, stored_brain_config
+from chatbot.chatbots import repository as repo
+from chatbot.chatbots.lookup import forget_chatbot
+from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
+from chatbot.chatbots.routes import embed_snippet, public_base_url
+from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme
+from chatbot.dashboard import chatbot_forms as forms
+from chatbot.dashboard.forms import FormErrors
+from chatbot.dashboard.pages import (
+    current_operator,
+    field,
+    form_of,
+    not_found,
+    page,
+    redirect,
+    render,
+)
+from chatbot.dashboard.session import SESSION, flash
+from chatbot.knowledge.index import knowledge_changed
+
+
+async def owned_chatbot(request: web.Request, chatbot_id: str | None = None) -> ChatbotRecord:
+    """The user's chatbot named in the path; another user's is 404, as a missing one."""
+    chatbot_id = chatbot_id or request.match_info["chatbot_id"]
+    record = await repo.owned_chatbot(
+        request.app[keys.ENGINE], chatbot_id, current_operator(request).id
+    )
+    if record is None:
+        raise not_found("chatbot")
+    return record
+
+
+def _slug_taken(slug: str) -> FormErrors:
+    return FormErrors({"slug": f"The slug {slug!r} is already used: choose another one."})
+
+
+def _form_page(
+    request: web.Request,
+    values: dict[str, str],
+    record: ChatbotRecord | None,
+    *,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    base_url = public_base_url(request)
+    context: dict[str, Any] = {
+        "chatbot": record,
+        "values": values,
+        "errors": errors or {},
+        "brain_types": forms.BRAIN_TYPES,
+        "api_key_set": forms.api_key_set(record),
+        "embed_snippet": embed_snippet(base_url, record.slug) if record else "",
+        "demo_path": f"/demo/{record.slug}/" if record else "",
+    }
+    return render(request, "chatbot_form.html", context, status=status)
+
+
+@page()
+async def chatbot_list(request: web.Request) -> web.StreamResponse:
+    records = await repo.list_chatbots(request.app[keys.ENGINE], current_operator(request).id)
+    return render(request, "chatbots.html", {"chatbots": records})
+
+
+@page()
+async def chatbot_new(request: web.Request) -> web.StreamResponse:
+    return _form_page(request, forms.blank_values(), None)
+
+
+@page()
+async def chatbot_create(request: web.Request) -> web.StreamResponse:
+    values = forms.posted_values(form_of(request))
+    try:
+        body = forms.creation(values)
+        record = await repo.create_chatbot(
+            request.app[keys.ENGINE],
+            owner_id=current_operator(request).id,
+            name=body.name,
+            slug=body.slug,
+            greeting=DEFAULT_GREETING if body.greeting is None else body.greeting,
+            allowed_origins=body.allowed_origins,
+            brain=stored_brain_config(body.brain or parse_brain_config(None)),
+            theme=(body.theme or Theme()).model_dump(),
+        )
+    except SlugTaken as exc:
+        return _form_page(request, values, None, errors=_slug_taken(exc.slug).errors, status=409)
+    except FormErrors as exc:
+        return _form_page(request, values, None, errors=exc.errors, status=422)
+    # A lookup of this slug made before it existed may have been cached as missing.
+    await forget_chatbot(request.app, record)
+    flash(request[SESSION], "success", f"“{record.name}” is created. Now give it some knowledge.")
+    return redirect(f"/dashboard/chatbots/{record.id}/knowledge/")
+
+
+@page()
+async def chatbot_edit(request: web.Request) -> web.StreamResponse:
+    record = await owned_chatbot(request)
+    return _form_page(request, forms.stored_values(record), record)
+
+
+@page()
+async def chatbot_update(request: web.Request) -> web.StreamResponse:
+    current = await owned_chatbot(request)
+    values = forms.posted_values(form_of(request))
+    try:
+        clear_key = field(request, "clear_api_key") == "1"
+        changes = forms.changes(values, current, clear_api_key=clear_key)
+        result = await repo.update_chatbot(
+            request.app[keys.ENGINE], current.id, current.owner_id, changes
+        )
+    except SlugTaken as exc:
+        return _form_page(request, values, current, errors=_slug_taken(exc.slug).errors, status=409)
+    except FormErrors as exc:
+        return _form_page(request, values, current, errors=exc.errors, status=422)
+    if result is None:  # deleted meanwhile
+        raise not_found("chatbot")
+    before, after = result
+    await forget_chatbot(request.app, before, after)
+    flash(request[SESSION], "success", "Saved. New conversations use these settings.")
+    return redirect(f"/dashboard/chatbots/{after.id}/")
+
+
+@page()
+async def chatbot_delete_confirm(request: web.Request) -> web.StreamResponse:
+    return render(request, "chatbot_delete.html", {"chatbot": await owned_chatbot(request)})
+
+
+@page()
+async def chatbot_delete(request: web.Request) -> web.StreamResponse:
+    record = await owned_chatbot(request)
+    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id, record.owner_id)
+    if deleted is not None:
+        await forget_chatbot(request.app, deleted)
+        await knowledge_changed(request.app, deleted.id)  # frees its index on every instance
+    flash(request[SESSION], "success", f"“{record.name}” and its conversations are deleted.")
+    return redirect("/dashboard/chatbots/")

@@ -1,0 +1,1 @@
+"""Knowledge entries: the questions, answers and documents a chatbot answers from."""

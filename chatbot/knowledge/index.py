@@ -1,0 +1,184 @@
+"""Each chatbot's knowledge index: built lazily in a worker thread, kept per process, rebuilt
+when that chatbot's knowledge changes on any instance.
+
+Freshness: a fingerprint of the chatbot's entries (count and latest change) is kept in the
+app's cache (shared through Redis when several instances run). Every knowledge write deletes
+it, so the next question on any instance reads the new fingerprint from the database, finds
+its index stale and rebuilds it. Without Redis the fingerprint expires after a few seconds,
+so that writes by another process (`chatbot knowledge import`) are seen soon too. A lookup
+racing a write may put the old fingerprint back; the ttl bounds how long that can last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
+
+from aiohttp import web
+from sqlalchemy import bindparam, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatbot import keys
+from chatbot.backends.cache import Cache
+from chatbot.knowledge.drafts import searchable
+from chatbot.knowledge.repository import StoredPassage, knowledge_fingerprint, load_passages
+from chatbot.retrieval.embedder import Embedder, TextEmbedding, create_embedder
+from chatbot.retrieval.index import KnowledgeIndex, build_index
+from chatbot.storage.schema import knowledge_passages
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_TTL_SECONDS = 15.0
+MAX_INDEXES = 128  # per process; the least recently used are dropped beyond it
+CONCURRENT_BUILDS = 2  # index builds are CPU-bound: more would only queue in the threads
+
+
+def fingerprint_key(chatbot_id: str) -> str:
+    return f"knowledge:fingerprint:{chatbot_id}"
+
+
+class KnowledgeIndexes:
+    """The process's built indexes by chatbot, each with the fingerprint it was built from."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        cache: Cache,
+        embedder: Embedder | None,
+        *,
+        capacity: int = MAX_INDEXES,
+    ) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.embedder = embedder
+        self._capacity = capacity
+        self._built: OrderedDict[str, tuple[str, KnowledgeIndex]] = OrderedDict()
+        self._building: dict[tuple[str, str], asyncio.Task[KnowledgeIndex]] = {}
+        self._build_slots = asyncio.Semaphore(CONCURRENT_BUILDS)
+
+    async def fingerprint(self, chatbot_id: str) -> str:
+        """The chatbot's current knowledge fingerprint, from the cache or the database."""
+        key = fingerprint_key(chatbot_id)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return cached.decode()
+        fingerprint = await knowledge_fingerprint(self.engine, chatbot_id)
+        await self.cache.set(key, fingerprint.encode(), FINGERPRINT_TTL_SECONDS)
+        return fingerprint
+
+    async def get(self, chatbot_id: str) -> KnowledgeIndex:
+        """The chatbot's index, built (once, however many ask at the same time) when stale."""
+        fingerprint = await self.fingerprint(chatbot_id)
+        built = self._built.get(chatbot_id)
+        if built is not None and built[0] == fingerprint:
+            self._built.move_to_end(chatbot_id)
+            return built[1]
+        task = self._building.get((chatbot_id, fingerprint))
+        if task is None:
+            task = asyncio.create_task(
+                self._build(chatbot_id, fingerprint), name=f"knowledge-index-{chatbot_id}"
+            )
+            self._building[(chatbot_id, fingerprint)] = task
+            task.add_done_callback(lambda _: self._building.pop((chatbot_id, fingerprint), None))
+        # Shielded: a visitor who leaves does not cancel the build that others wait for.
+        return await asyncio.shield(task)
+
+    async def changed(self, chatbot_id: str) -> None:
+        """Called after a write to the chatbot's knowledge: every instance rebuilds on next use."""
+        self._built.pop(chatbot_id, None)
+        await self.cache.delete(fingerprint_key(chatbot_id))
+
+    async def close(self) -> None:
+        tasks = list(self._building.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        self._built.clear()
+
+    async def _build(self, chatbot_id: str, fingerprint: str) -> KnowledgeIndex:
+        async with self._build_slots:
+            # Passages are read after the fingerprint, so they are at least as new as it says.
+            stored = await load_passages(self.engine, chatbot_id)
+            passages = [searchable(p) for p in stored]
+            if self.embedder is not None:
+                embeddings = await self._embeddings(stored)
+                passages = [
+                    dataclasses.replace(passage, embedding=embedding)
+                    for passage, embedding in zip(passages, embeddings, strict=True)
+                ]
+            index = await build_index(passages, self.embedder)
+        self._built[chatbot_id] = (fingerprint, index)
+        self._built.move_to_end(chatbot_id)
+        while len(self._built) > self._capacity:
+            self._built.popitem(last=False)
+        log.debug("built the knowledge index of chatbot %s: %d passages", chatbot_id, len(index))
+        return index
+
+    async def _embeddings(self, stored: Sequence[StoredPassage]) -> list[TextEmbedding | None]:
+        """Stored embeddings, with the missing ones computed once and saved for next time."""
+        assert self.embedder is not None
+        known = [
+            TextEmbedding.from_bytes(p.embedding) if p.embedding is not None else None
+            for p in stored
+        ]
+        missing = [position for position, item in enumerate(known) if item is None]
+        if not missing:
+            return known
+        computed = await asyncio.to_thread(
+            self.embedder.embed, [stored[position].text for position in missing]
+        )
+        for position, item in zip(missing, computed, strict=True):
+            known[position] = item
+        statement = (
+            update(knowledge_passages)
+            .where(knowledge_passages.c.id == bindparam("passage_id"))
+            .values(embedding=bindparam("embedding"))
+        )
+        rows = [
+            {"passage_id": stored[position].id, "embedding": item.to_bytes()}
+            for position, item in zip(missing, computed, strict=True)
+        ]
+        async with self.engine.begin() as connection:
+            await connection.execute(statement, rows)
+        return known
+
+
+KNOWLEDGE_INDEXES = web.AppKey("knowledge_indexes", KnowledgeIndexes)
+
+
+async def knowledge_index(app: web.Application, chatbot_id: str) -> KnowledgeIndex:
+    """The chatbot's knowledge index, fresh after any change on any instance."""
+    return await app[KNOWLEDGE_INDEXES].get(chatbot_id)
+
+
+async def knowledge_changed(app: web.Application, chatbot_id: str) -> None:
+    """Mark the chatbot's index stale on every instance (after its knowledge is written)."""
+    await app[KNOWLEDGE_INDEXES].changed(chatbot_id)
+
+
+@functools.cache
+def process_embedder() -> Embedder | None:
+    """The sentence model of this process, shared by its apps: it loads once (seconds, ~100 MB)."""
+    return create_embedder(enabled=True)
+
+
+async def knowledge_context(app: web.Application) -> AsyncIterator[None]:
+    """Create the app's index holder (after the resources) and stop its builds at exit."""
+    settings = app[keys.SETTINGS]
+    embedder = process_embedder() if settings.brains.semantic else None
+    indexes = KnowledgeIndexes(app[keys.ENGINE], app[keys.CACHE], embedder)
+    app[KNOWLEDGE_INDEXES] = indexes
+    yield
+    await indexes.close()
+
+
+def setup_knowledge(app: web.Application) -> None:
+    """Open the knowledge index holder with the app (after `resources_context`)."""
+    app.cleanup_ctx.append(knowledge_context)

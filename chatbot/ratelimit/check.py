@@ -1,0 +1,59 @@
+"""Checking a policy from anywhere (middleware, handlers, WebSockets), and its headers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatbot import keys
+from chatbot.backends.ratelimit import RateDecision, parse_rate
+from chatbot.errors import RateLimited
+from chatbot.metrics import metrics_of
+from chatbot.ratelimit.policies import describe, policy_rate
+
+
+class RateLimitExceeded(RateLimited):
+    """A request over a policy's limit; carries the decision for the RateLimit headers."""
+
+    def __init__(self, policy: str, decision: RateDecision) -> None:
+        super().__init__(
+            f"too many {describe(policy)}: at most {decision.limit} every {decision.window} "
+            f"seconds; retry in {decision.retry_after} s",
+            retry_after=decision.retry_after,
+        )
+        self.policy = policy
+        self.decision = decision
+
+
+async def check_rate(app: web.Application, policy: str, *key: str) -> RateDecision:
+    """Count one hit of `key` against `policy` (a policy name or a rate like "5/minute").
+
+    Returns the decision, allowed or not; with rate limiting disabled, always allowed.
+    """
+    settings = app[keys.SETTINGS].rate_limits
+    rate = policy_rate(settings, policy)
+    if not settings.enabled:
+        item = parse_rate(rate)
+        window = item.get_expiry()
+        return RateDecision(True, item.amount, item.amount, 0, window)
+    decision = await app[keys.RATE_LIMITER].hit(rate, policy, *key)
+    if not decision.allowed:
+        metrics_of(app).rate_limited_total.labels(policy=policy).inc()
+    return decision
+
+
+async def enforce_rate(app: web.Application, policy: str, *key: str) -> RateDecision:
+    """Like `check_rate`, but raise RateLimitExceeded (answered as 429) when over the limit."""
+    decision = await check_rate(app, policy, *key)
+    if not decision.allowed:
+        raise RateLimitExceeded(policy, decision)
+    return decision
+
+
+def rate_limit_headers(decision: RateDecision) -> dict[str, str]:
+    """The RateLimit header fields (IETF httpapi draft) describing one decision."""
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_after),
+        "RateLimit-Policy": f"{decision.limit};w={decision.window}",
+    }

@@ -1,0 +1,63 @@
+"""Helpers for the account tests: registering through the API and forging tokens."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from chatbot.auth.tokens import signing_key
+
+from conftest import TEST_SECRET_KEY, AppClient
+
+PASSWORD = "correct horse battery staple"
+
+
+def unique_email() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def register(
+    client: AppClient, email: str | None = None, password: str = PASSWORD, name: str = "Ada"
+) -> dict[str, Any]:
+    """Register through the API and return its answer: {"user", "access", "refresh"}."""
+    response = await client.post(
+        "/auth/register/",
+        json={"email": email or unique_email(), "password": password, "name": name},
+    )
+    body: dict[str, Any] = await response.json()
+    assert response.status == 201, body
+    return body
+
+
+def forge(
+    *,
+    key: bytes | str | None = None,
+    algorithm: str = "HS256",
+    drop: tuple[str, ...] = (),
+    headers: dict[str, Any] | None = None,
+    **claims: Any,
+) -> str:
+    """A token shaped like the server's access tokens, with claims overridden or dropped."""
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": "chatbot",
+        "aud": "chatbot",
+        "sub": str(uuid.uuid4()),
+        "jti": str(uuid.uuid4()),
+        "typ": "access",
+        "iat": now,
+        "exp": now + 600,
+        "sep": 0,
+    }
+    payload.update(claims)
+    for name in drop:
+        payload.pop(name)
+    signing = signing_key(TEST_SECRET_KEY) if key is None else key
+    return jwt.encode(payload, signing, algorithm=algorithm, headers=headers)

@@ -1,0 +1,115 @@
+"""The knowledge index: built once per chatbot and process, rebuilt after any change anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+
+from knowledge_support import FAQ, add_entry, add_faq, owner_with_chatbot
+from sqlalchemy import select
+
+from chatbot import keys
+from chatbot.knowledge.index import knowledge_index
+from chatbot.storage.schema import knowledge_passages
+
+from conftest import ClientFactory
+
+LEXICAL = {"brains": {"semantic": False}}
+
+
+async def test_the_index_is_built_once_and_reused_while_nothing_changes(
+    make_client: ClientFactory,
+) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    await add_faq(api, owner)
+
+    together = await asyncio.gather(
+        *(knowledge_index(api.app, owner.chatbot["id"]) for _ in range(5))
+    )
+    later = await knowledge_index(api.app, owner.chatbot["id"])
+
+    assert all(index is later for index in together)
+    assert sorted(p.title for p in later.passages) == sorted(q for q, _ in FAQ)
+
+
+async def test_each_knowledge_change_is_in_the_next_index(make_client: ClientFactory) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    chatbot_id = owner.chatbot["id"]
+    empty = await knowledge_index(api.app, chatbot_id)
+    assert len(empty) == 0
+
+    entry = await add_entry(api, owner, question="Is parking free?", answer="Yes, always.")
+    created = await knowledge_index(api.app, chatbot_id)
+    assert [p.reply_text for p in created.passages] == ["Yes, always."]
+
+    await api.patch(
+        f"{owner.knowledge}{entry['id']}/",
+        json={"answer": "Only on Sundays."},
+        headers=owner.headers,
+    )
+    patched = await knowledge_index(api.app, chatbot_id)
+    assert [p.reply_text for p in patched.passages] == ["Only on Sundays."]
+
+    await api.delete(f"{owner.knowledge}{entry['id']}/", headers=owner.headers)
+    assert len(await knowledge_index(api.app, chatbot_id)) == 0
+
+
+async def test_indexes_are_per_chatbot(make_client: ClientFactory) -> None:
+    api = await make_client(**LEXICAL)
+    first, second = await owner_with_chatbot(api), await owner_with_chatbot(api)
+    await add_entry(api, first, question="First?", answer="One.")
+    await add_entry(api, second, question="Second?", answer="Two.")
+
+    one = await knowledge_index(api.app, first.chatbot["id"])
+    two = await knowledge_index(api.app, second.chatbot["id"])
+
+    assert [p.reply_text for p in one.passages] == ["One."]
+    assert [p.reply_text for p in two.passages] == ["Two."]
+
+
+async def test_a_change_on_one_instance_rebuilds_the_index_on_the_other(
+    make_client: ClientFactory, postgres_url: str, redis_url: str
+) -> None:
+    one = await make_client(database_url=postgres_url, redis_url=redis_url, **LEXICAL)
+    two = await make_client(database_url=postgres_url, redis_url=redis_url, **LEXICAL)
+    owner = await owner_with_chatbot(one)
+    chatbot_id = owner.chatbot["id"]
+    entry = await add_entry(one, owner, question="Is parking free?", answer="Yes.")
+    assert [p.reply_text for p in (await knowledge_index(two.app, chatbot_id)).passages] == ["Yes."]
+
+    await one.patch(
+        f"{owner.knowledge}{entry['id']}/", json={"answer": "No."}, headers=owner.headers
+    )
+    assert [p.reply_text for p in (await knowledge_index(two.app, chatbot_id)).passages] == ["No."]
+
+    await add_entry(one, owner, title="Hours", content="Open 9 to 5.")
+    replies = {p.reply_text for p in (await knowledge_index(two.app, chatbot_id)).passages}
+    assert replies == {"No.", "Open 9 to 5."}
+
+    await one.delete(f"{owner.knowledge}{entry['id']}/", headers=owner.headers)
+    replies = {p.reply_text for p in (await knowledge_index(two.app, chatbot_id)).passages}
+    assert replies == {"Open 9 to 5."}
+
+
+async def test_a_paraphrase_finds_its_entry_by_meaning_and_embeddings_are_stored(
+    make_client: ClientFactory, database_url: str
+) -> None:
+    api = await make_client(database_url=database_url, brains={"semantic": True})
+    owner = await owner_with_chatbot(api)
+    await add_faq(api, owner)
+
+    response = await api.post(
+        f"{owner.knowledge}test/",
+        json={"question": "I forgot my login secret, how can I change it?"},
+        headers=owner.headers,
+    )
+
+    result = await response.json()
+    assert response.status == 200, result
+    assert result["answered"] is True
+    assert result["match"]["question"] == "How do I reset my password?"
+    async with api.app[keys.ENGINE].connect() as connection:
+        stored = (await connection.execute(select(knowledge_passages.c.embedding))).scalars().all()
+    assert len(stored) == len(FAQ)
+    assert all(embedding for embedding in stored)
