@@ -31,5 +31,6 @@ HTTP_CLIENT = web.AppKey("http_client", ClientSession)
 TOKENS = web.AppKey("tokens", TokenCodec)
 PASSWORDS = web.AppKey("passwords", Passwords)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
-CHAT = web.AppKey["ChatService"]("chat")
-DASHBOARD_SESSIONS = web.AppKey["DashboardSessions"]("dashboard_sessions")
+# Annotated rather than subscripted, so that linters see the type-only import used.
+CHAT: web.AppKey[ChatService] = web.AppKey("chat")
+DASHBOARD_SESSIONS: web.AppKey[DashboardSessions] = web.AppKey("dashboard_sessions")

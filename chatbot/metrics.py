@@ -13,7 +13,6 @@ chat feature:
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,6 +30,7 @@ from prometheus_client.process_collector import ProcessCollector
 from chatbot import keys
 from chatbot.errors import NotAuthenticated
 from chatbot.http.routing import Handler, RouteTable, path_variants, public
+from chatbot.http.timing import handle_timed
 
 UNMATCHED_ROUTE = "unmatched"
 # Clients may send any method token: others are reported as one label, keeping the set bounded.
@@ -134,21 +134,13 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     if _is_websocket(request):
         # A socket's "latency" is its lifetime: it would drown the HTTP histogram.
         return await handler(request)
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        metrics_of(request.app).http_request_seconds.labels(
-            request.method if request.method in _METHODS else "other",
-            route_template(request),
-            str(status),
-        ).observe(time.perf_counter() - started)
+    histogram = metrics_of(request.app).http_request_seconds
+
+    def report(status: int, seconds: float) -> None:
+        method = request.method if request.method in _METHODS else "other"
+        histogram.labels(method, route_template(request), str(status)).observe(seconds)
+
+    return await handle_timed(request, handler, report)
 
 
 @public  # it checks its own token: scrapers hold no user account

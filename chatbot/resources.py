@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 from aiohttp import ClientSession, ClientTimeout, web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from chatbot import keys
 from chatbot.backends.broker import Broker, MemoryBroker
@@ -29,13 +29,21 @@ class StartupError(Exception):
     """A dependency is unreachable at start; the message is the one line to print."""
 
 
+# Enough for a burst of visitors connecting at once; beyond it callers wait for a connection
+# (up to the timeout) instead of failing with "Too many connections".
+REDIS_MAX_CONNECTIONS = 256
+
+
 def _redis_client(settings: Settings) -> Redis:
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=max(settings.dependency_timeout_seconds, 5.0),
         socket_connect_timeout=settings.dependency_timeout_seconds,
         socket_timeout=max(settings.dependency_timeout_seconds, 5.0),
         health_check_interval=15,
     )
+    return Redis.from_pool(pool)
 
 
 async def _open_redis(settings: Settings) -> Redis:

@@ -10,12 +10,33 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Debian's Chromium, driven by Playwright; Playwright's own browser downloads are never used.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BROWSER_TIMEOUT_MS = 15_000
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
 def free_port() -> int:
@@ -141,6 +162,58 @@ class ServerProcess:
             self.process.wait(timeout=10)
 
 
+class LocalSite:
+    """A small aiohttp site of the test's own on a free port of 127.0.0.1 (fakes, other origins).
+
+    Subclasses add their routes in `routes`.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._runner: web.AppRunner | None = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        app = web.Application()
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class FakeModel(LocalSite):
+    """An OpenAI-compatible chat completions server answering `words`, `delay` apart.
+
+    A fake at a third-party boundary: the `openai` brain talks to it as to any provider.
+    Subclasses answer in `completions`.
+    """
+
+    def __init__(self, words: list[str], delay: float) -> None:
+        super().__init__()
+        self.words = words
+        self.delay = delay
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.words)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.completions)
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
 def run_cli(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 30.0, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -154,3 +227,43 @@ def run_cli(
         cwd=cwd,
         check=False,
     )
+
+
+@asynccontextmanager
+async def launch_chromium() -> AsyncIterator[Browser]:
+    """Headless Chromium, closed on exit; fails the test clearly when it is not installed."""
+    import pytest
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is required for the browser tests and is missing at {CHROMIUM}: "
+            "install it with `apt-get install chromium`.",
+            pytrace=False,
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=BROWSER_TIMEOUT_MS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@asynccontextmanager
+async def browser_context(browser: Browser, **options: Any) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile (its own cookies and storage) with bounded waits, closed on exit."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, **options)
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    context.set_default_navigation_timeout(BROWSER_TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+def screenshots_folder() -> Path:
+    """Where screenshots go: kept by CI as artifacts, ignored by git."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.auth import repository
+from chatbot.auth import accounts
 from chatbot.auth.context import current_user
-from chatbot.auth.repository import EmailTaken
 from chatbot.auth.schemas import (
     LoginBody,
     PasswordChange,
@@ -17,7 +16,6 @@ from chatbot.auth.schemas import (
 )
 from chatbot.auth.sessions import (
     end_session,
-    remember,
     rotate_session,
     start_session,
     user_out,
@@ -26,10 +24,10 @@ from chatbot.errors import Conflict, Forbidden, NotAuthenticated, ValidationFail
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import public
 from chatbot.http.validation import read_json
-from chatbot.ratelimit.check import enforce_rate
 from chatbot.ratelimit.policies import limited
 
 INVALID_CREDENTIALS = "the email or password is wrong"
+ACCOUNT_DELETED = "the account of this token was deleted"
 
 
 def _check_length(request: web.Request, field: str, password: str) -> None:
@@ -48,16 +46,12 @@ async def register(request: web.Request) -> web.Response:
     body = await read_json(request, RegisterBody)
     _check_length(request, "password", body.password)
     app = request.app
-    engine = app[keys.ENGINE]
-    taken = Conflict("an account with this email already exists: log in", code="email_taken")
-    # Checked first so that a taken address costs no hashing; the insert still decides races.
-    if await repository.user_by_email(engine, body.email) is not None:
-        raise taken
-    password_hash = await app[keys.PASSWORDS].hash(body.password)
     try:
-        record = await repository.insert_user(engine, body.email, body.name, password_hash)
-    except EmailTaken:
-        raise taken from None
+        record = await accounts.register_account(app, body.email, body.name, body.password)
+    except accounts.EmailTaken:
+        raise Conflict(
+            "an account with this email already exists: log in", code="email_taken"
+        ) from None
     return json_response(await start_session(app, record), status=201)
 
 
@@ -67,17 +61,9 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginBody)
     _check_length(request, "password", body.password)
     app = request.app
-    await enforce_rate(app, "login_per_account", body.email)
-    passwords = app[keys.PASSWORDS]
-    record = await repository.user_by_email(app[keys.ENGINE], body.email)
+    record = await accounts.verify_login(app, body.email, body.password)
     if record is None:
-        await passwords.verify_unknown(body.password)
         raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
-    if not await passwords.verify(record.password_hash, body.password):
-        raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
-    if passwords.needs_rehash(record.password_hash):
-        new_hash = await passwords.hash(body.password)
-        await repository.update_password_hash(app[keys.ENGINE], record.id, new_hash)
     return json_response(await start_session(app, record))
 
 
@@ -103,10 +89,10 @@ async def update_profile(request: web.Request) -> web.Response:
     body = await read_json(request, ProfileUpdate)
     if body.name is None:
         return json_response(user_out(user))
-    record = await repository.update_name(request.app[keys.ENGINE], user.id, body.name)
-    if record is None:
-        raise NotAuthenticated("the account of this token was deleted", code="account_deleted")
-    await remember(request.app, record)
+    try:
+        record = await accounts.rename_account(request.app, user.id, body.name)
+    except accounts.AccountGone:
+        raise NotAuthenticated(ACCOUNT_DELETED, code="account_deleted") from None
     return json_response(user_out(record))
 
 
@@ -116,17 +102,12 @@ async def change_password(request: web.Request) -> web.Response:
     _check_length(request, "current_password", body.current_password)
     _check_length(request, "new_password", body.new_password)
     app = request.app
-    engine = app[keys.ENGINE]
-    # Guesses at the current password count like login attempts on the account.
-    await enforce_rate(app, "login_per_account", user.email)
-    passwords = app[keys.PASSWORDS]
-    record = await repository.user_by_id(engine, user.id)
-    if record is None:
-        raise NotAuthenticated("the account of this token was deleted", code="account_deleted")
-    if not await passwords.verify(record.password_hash, body.current_password):
-        raise Forbidden("the current password is wrong", code="invalid_credentials")
-    new_hash = await passwords.hash(body.new_password)
-    changed = await repository.change_password(engine, user.id, new_hash)
+    try:
+        changed = await accounts.change_password(
+            app, user.id, user.email, body.current_password, body.new_password
+        )
+    except accounts.AccountGone:
+        raise NotAuthenticated(ACCOUNT_DELETED, code="account_deleted") from None
     if changed is None:
-        raise NotAuthenticated("the account of this token was deleted", code="account_deleted")
+        raise Forbidden("the current password is wrong", code="invalid_credentials")
     return json_response(await start_session(app, changed))

@@ -53,6 +53,11 @@ def operator_origin_allowed(request: web.Request, settings: Settings) -> bool:
     origin = request.headers.get("Origin")
     if origin is None or request.headers.get("Authorization", "").lower().startswith("bearer "):
         return True
+    return is_own_origin(request, settings, origin)
+
+
+def is_own_origin(request: web.Request, settings: Settings, origin: str) -> bool:
+    """Whether `origin` names this server (its Host header or `public_url`)."""
     try:
         normalized = normalize_origin(origin)
     except OriginError:

@@ -37,6 +37,9 @@ class Audience(IntFlag):
     EVERYONE = 3
 
 
+_VISITORS, _OPERATORS, _EVERYONE = Audience.VISITORS, Audience.OPERATORS, Audience.EVERYONE
+
+
 def tenant_channel(tenant_id: str) -> str:
     """The broker channel of a tenant's events, on every instance."""
     return f"chat:{tenant_id}"
@@ -164,12 +167,13 @@ class RoomHub:
             member.resync()
 
     def _deliver(self, event: Event, tenant_id: str, audience: Audience) -> None:
-        if audience & Audience.VISITORS:
+        # Identity, not `&`: IntFlag operations build new members and cost more than delivery.
+        if audience is _EVERYONE or audience is _VISITORS:
             room = self._conversations.get(event.conversation_id)
             if room:
                 for member in tuple(room):
                     member.deliver(event)
-        if audience & Audience.OPERATORS:
+        if audience is _EVERYONE or audience is _OPERATORS:
             room = self._operators.get(tenant_id)
             if room:
                 for member in tuple(room):

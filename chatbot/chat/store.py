@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.chat.store_batch import ConversationGone, Stored, Write, commit_batch
+from chatbot.chat.store_sqlite import commit_batch_sqlite
 from chatbot.storage.engine import _set_sqlite_pragmas
 
 log = logging.getLogger(__name__)
@@ -51,12 +54,26 @@ def _is_outage(exc: BaseException) -> bool:
     """A lost or unreachable database, as opposed to a problem with one batch's content."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
+    return isinstance(
+        exc,
+        OperationalError | InterfaceError | OSError | TimeoutError | sqlite3.OperationalError,
+    )
+
+
+# Seconds between two checkpoints of the WAL, run beside the writer rather than in a commit.
+_CHECKPOINT_INTERVAL = 0.5
+
+
+def _set_writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # A checkpoint copies the WAL back with an fsync; done by a commit (every 1000 pages, a few
+    # batches) it stalls every message of the batch. Checkpoints run in their own thread
+    # instead; this automatic one (~80 MiB of WAL) is only a safety net should they stall.
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=20000")
 
 
 class _Committer:
-    """Runs `commit_batch` in one transaction: in a thread of its own for SQLite, whose driver
-    would otherwise cost an event-loop round trip per statement; natively for PostgreSQL."""
+    """Runs one batch's transaction: on SQLite with the raw driver in a thread of its own (the
+    async driver costs an event-loop round trip per statement); natively for PostgreSQL."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -65,23 +82,61 @@ class _Committer:
         if engine.dialect.name == "sqlite":
             self._sync = create_engine(engine.url.set(drivername="sqlite"), pool_size=1)
             event.listen(self._sync, "connect", _set_sqlite_pragmas)
+            event.listen(self._sync, "connect", _set_writer_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="chat-store")
+            self._checkpointer = create_engine(engine.url.set(drivername="sqlite"), pool_size=1)
+            event.listen(self._checkpointer, "connect", _set_sqlite_pragmas)
+            self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="chat-checkpoint")
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpoint_at = 0.0
 
     async def commit(self, writes: Sequence[Write]) -> list[Stored | ConversationGone]:
         if self._thread is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._commit_in_thread, writes)
+            try:
+                return await loop.run_in_executor(self._thread, self._commit_in_thread, writes)
+            finally:
+                self._maybe_checkpoint(loop)
         async with self._engine.begin() as connection:
             return await connection.run_sync(commit_batch, writes)
 
     def _commit_in_thread(self, writes: Sequence[Write]) -> list[Stored | ConversationGone]:
         assert self._sync is not None
-        with self._sync.begin() as connection:
-            return commit_batch(connection, writes)
+        connection = self._sync.raw_connection()
+        try:
+            driver = connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            return commit_batch_sqlite(driver, writes)
+        finally:
+            connection.close()
+
+    def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        if now - self._checkpoint_at < _CHECKPOINT_INTERVAL:
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        self._checkpoint_at = now
+        self._checkpoint = loop.run_in_executor(self._checkpoint_thread, self._checkpoint_wal)
+
+    def _checkpoint_wal(self) -> None:
+        # PASSIVE: copies what no reader still needs, without taking the writer's lock.
+        try:
+            connection = self._checkpointer.raw_connection()
+            try:
+                driver = connection.driver_connection
+                assert isinstance(driver, sqlite3.Connection)
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                connection.close()
+        except Exception as exc:
+            log.warning("chat store: WAL checkpoint failed (%s)", exc)
 
     def close(self) -> None:
         if self._thread is not None:
             self._thread.shutdown(wait=False, cancel_futures=True)
+            self._checkpoint_thread.shutdown(wait=False, cancel_futures=True)
+            self._checkpointer.dispose()
         if self._sync is not None:
             self._sync.dispose()
 
@@ -151,17 +206,8 @@ class MessageStore:
                 batch.append(pending)
             self.stats.batches += 1
             self.stats.writes += len(batch)
-            import time as _t
-            _s = _t.perf_counter()
             try:
                 await self._process(batch)
-                _d = _t.perf_counter() - _s
-                self._dbg = getattr(self, "_dbg", [])
-                self._dbg.append((len(batch), _d))
-                if len(self._dbg) % 200 == 0:
-                    import statistics
-                    sizes=[a for a,_ in self._dbg[-200:]]; durs=[b for _,b in self._dbg[-200:]]
-                    log.warning("DBG batches: size avg %.1f max %d, ms avg %.2f p90 %.2f busy %.2f", statistics.mean(sizes), max(sizes), statistics.mean(durs)*1000, sorted(durs)[180]*1000, sum(durs))
             except Exception:  # the writer must outlive any single batch
                 log.exception("chat store: unexpected error writing a batch of %d", len(batch))
                 _fail(batch, "the message could not be stored")
@@ -208,7 +254,7 @@ class MessageStore:
         for attempt in range(2):
             try:
                 return (await self._committer.commit([write]))[0]
-            except IntegrityError:
+            except (IntegrityError, sqlite3.IntegrityError):
                 if attempt:  # the duplicate check of the retry should have found it
                     return StoreUnavailable("the message could not be stored")
             except Exception as exc:

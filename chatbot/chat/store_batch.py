@@ -1,8 +1,9 @@
 """One group-commit transaction as plain synchronous Core.
 
-The store runs it in its own thread on SQLite (one hop per batch instead of one per statement)
-and through `run_sync` on PostgreSQL. Statements are built once; lists are expanding or cached
-per size, so that SQLAlchemy compiles each form once.
+PostgreSQL runs it through `run_sync`; SQLite runs `store_sqlite.commit_batch_sqlite`, the same
+transaction on the raw driver in the store's thread (these types are shared by both).
+Statements are built once; lists are expanding or cached per size, so that SQLAlchemy compiles
+each form once.
 """
 
 from __future__ import annotations

@@ -14,7 +14,12 @@ from chatbot.chat.conversations import (
     set_visitor_data,
     start_conversation,
 )
-from chatbot.chat.guards import FrameBudget, require_websocket, websocket_response
+from chatbot.chat.guards import (
+    FrameBudget,
+    is_own_origin,
+    require_websocket,
+    websocket_response,
+)
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import (
     PONG_FRAME,
@@ -65,7 +70,10 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     if chatbot is None:
         raise NotFound(f"no chatbot with slug {slug!r}", code="chatbot_not_found")
     origin = request.headers.get("Origin")
-    if not origin_allowed(origin, chatbot.allowed_origins):
+    # The server's own pages (the demo page) may always talk to its chatbots.
+    if not origin_allowed(origin, chatbot.allowed_origins) and not (
+        origin is not None and is_own_origin(request, app[keys.SETTINGS], origin)
+    ):
         raise Forbidden(
             f"the origin {origin} may not embed chatbot {slug!r}: add it to the chatbot's "
             "allowed_origins",

@@ -66,7 +66,9 @@ Origins = Annotated[
 ]
 Title = Annotated[str, StringConstraints(max_length=100), Text(blank=True)]
 Colour = Annotated[str, Rule(_colour, {"pattern": COLOUR_PATTERN})]
-AvatarUrl = Annotated[str, StringConstraints(max_length=2000), Rule(_avatar, {"pattern": AVATAR_PATTERN})]
+AvatarUrl = Annotated[
+    str, StringConstraints(max_length=2000), Rule(_avatar, {"pattern": AVATAR_PATTERN})
+]
 
 
 class _Body(BaseModel):

@@ -5,15 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.auth.schemas import LoginBody, PasswordChange, ProfileUpdate, RegisterBody
-from chatbot.dashboard.accounts import (
+from chatbot.auth.accounts import (
     AccountGone,
     EmailTaken,
-    authenticate,
     change_password,
-    rename,
-    sign_up,
+    register_account,
+    rename_account,
+    verify_login,
 )
+from chatbot.auth.schemas import LoginBody, PasswordChange, ProfileUpdate, RegisterBody
+from chatbot.auth.sessions import remember
 from chatbot.dashboard.forms import FORM_ERROR, FormErrors, validate_form
 from chatbot.dashboard.pages import (
     HOME_PATH,
@@ -73,10 +74,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     except FormErrors as exc:
         context = {"next": target, "email": email, "errors": exc.errors}
         return render(request, "login.html", context, status=422)
-    record = await authenticate(request.app, body.email, body.password)
+    record = await verify_login(request.app, body.email, body.password)
     if record is None:
         context = {"next": target, "email": email, "errors": {FORM_ERROR: WRONG_CREDENTIALS}}
         return render(request, "login.html", context, status=401)
+    await remember(request.app, record)
     log_in(request[SESSION], record)
     return redirect(target)
 
@@ -99,12 +101,13 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
         body = validate_form(
             RegisterBody, {"email": email, "password": password, "name": name}, _ACCOUNT_FIELDS
         )
-        record = await sign_up(request.app, body.email, body.name, body.password)
+        record = await register_account(request.app, body.email, body.name, body.password)
     except FormErrors as exc:
         return render(request, "signup.html", {**context, "errors": exc.errors}, status=422)
     except EmailTaken:
         errors = {"email": "An account with this email already exists: log in instead."}
         return render(request, "signup.html", {**context, "errors": errors}, status=409)
+    await remember(request.app, record)
     session = request[SESSION]
     log_in(session, record)
     flash(session, "success", "Welcome! Create your first chatbot to get started.")
@@ -130,7 +133,7 @@ async def profile_submit(request: web.Request) -> web.StreamResponse:
     name = field(request, "name")
     try:
         body = validate_form(ProfileUpdate, {"name": name}, ("name",))
-        await rename(request.app, user.id, body.name or "")
+        await rename_account(request.app, user.id, body.name or "")
     except FormErrors as exc:
         return render(request, "profile.html", {"name": name, "errors": exc.errors}, status=422)
     except AccountGone:
@@ -163,6 +166,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "profile.html", {**context, "errors": exc.errors}, status=422)
     except AccountGone:
         return redirect(LOGIN_PATH)
+    await remember(request.app, changed)  # every instance sees the new epoch at once
     session = request[SESSION]
     session[EPOCH] = changed.session_epoch  # this session goes on; every other one has ended
     flash(session, "success", "Password changed. Every other session has been logged out.")

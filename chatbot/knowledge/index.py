@@ -7,6 +7,11 @@ it, so the next question on any instance reads the new fingerprint from the data
 its index stale and rebuilds it. Without Redis the fingerprint expires after a few seconds,
 so that writes by another process (`chatbot knowledge import`) are seen soon too. A lookup
 racing a write may put the old fingerprint back; the ttl bounds how long that can last.
+
+Latency: embedding a passage costs milliseconds, so a big upload (hundreds of passages) would
+hold the next question for seconds. When more than `inline_embeddings` passages lack one, the
+index is built by wording alone at once and rebuilt with meaning in the background, embedding
+a batch at a time so that other chatbots' questions are not held behind it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 FINGERPRINT_TTL_SECONDS = 15.0
 MAX_INDEXES = 128  # per process; the least recently used are dropped beyond it
 CONCURRENT_BUILDS = 2  # index builds are CPU-bound: more would only queue in the threads
+INLINE_EMBEDDINGS = 256  # about 2 s of embedding: more are computed in the background
+EMBEDDING_BATCH = 32  # passages per embedding call: the model is shared, one call at a time
 
 
 def fingerprint_key(chatbot_id: str) -> str:
@@ -52,14 +59,18 @@ class KnowledgeIndexes:
         embedder: Embedder | None,
         *,
         capacity: int = MAX_INDEXES,
+        inline_embeddings: int = INLINE_EMBEDDINGS,
     ) -> None:
         self.engine = engine
         self.cache = cache
         self.embedder = embedder
         self._capacity = capacity
+        self._inline_embeddings = inline_embeddings
         self._built: OrderedDict[str, tuple[str, KnowledgeIndex]] = OrderedDict()
         self._building: dict[tuple[str, str], asyncio.Task[KnowledgeIndex]] = {}
         self._build_slots = asyncio.Semaphore(CONCURRENT_BUILDS)
+        self._embedding: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._embedding_slot = asyncio.Semaphore(1)  # background work leaves room for questions
 
     async def fingerprint(self, chatbot_id: str) -> str:
         """The chatbot's current knowledge fingerprint, from the cache or the database."""
@@ -94,7 +105,7 @@ class KnowledgeIndexes:
         await self.cache.delete(fingerprint_key(chatbot_id))
 
     async def close(self) -> None:
-        tasks = list(self._building.values())
+        tasks = [*self._building.values(), *self._embedding.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -106,20 +117,57 @@ class KnowledgeIndexes:
         async with self._build_slots:
             # Passages are read after the fingerprint, so they are at least as new as it says.
             stored = await load_passages(self.engine, chatbot_id)
-            passages = [searchable(p) for p in stored]
-            if self.embedder is not None:
-                embeddings = await self._embeddings(stored)
-                passages = [
-                    dataclasses.replace(passage, embedding=embedding)
-                    for passage, embedding in zip(passages, embeddings, strict=True)
-                ]
-            index = await build_index(passages, self.embedder)
+            missing = sum(1 for passage in stored if passage.embedding is None)
+            if self.embedder is not None and missing > self._inline_embeddings:
+                index = await build_index([searchable(p) for p in stored], None)
+                self._embed_later(chatbot_id, fingerprint)
+            else:
+                index = await self._full_index(stored)
+        self._remember(chatbot_id, fingerprint, index)
+        log.debug("built the knowledge index of chatbot %s: %d passages", chatbot_id, len(index))
+        return index
+
+    async def _full_index(self, stored: Sequence[StoredPassage]) -> KnowledgeIndex:
+        passages = [searchable(p) for p in stored]
+        if self.embedder is not None:
+            embeddings = await self._embeddings(stored)
+            passages = [
+                dataclasses.replace(passage, embedding=embedding)
+                for passage, embedding in zip(passages, embeddings, strict=True)
+            ]
+        return await build_index(passages, self.embedder)
+
+    def _remember(self, chatbot_id: str, fingerprint: str, index: KnowledgeIndex) -> None:
         self._built[chatbot_id] = (fingerprint, index)
         self._built.move_to_end(chatbot_id)
         while len(self._built) > self._capacity:
             self._built.popitem(last=False)
-        log.debug("built the knowledge index of chatbot %s: %d passages", chatbot_id, len(index))
-        return index
+
+    def _embed_later(self, chatbot_id: str, fingerprint: str) -> None:
+        """Embed the passages in the background, then serve the index that matches by meaning."""
+        key = (chatbot_id, fingerprint)
+        if key in self._embedding:
+            return
+        task = asyncio.create_task(
+            self._complete(chatbot_id, fingerprint),
+            name=f"knowledge-embeddings-{chatbot_id}",
+        )
+        self._embedding[key] = task
+        task.add_done_callback(lambda _: self._embedding.pop(key, None))
+
+    async def _complete(self, chatbot_id: str, fingerprint: str) -> None:
+        try:
+            async with self._embedding_slot:
+                # Read again: an earlier background run may have stored some embeddings since.
+                index = await self._full_index(await load_passages(self.engine, chatbot_id))
+        except Exception:  # the wording-only index keeps serving; the next build tries again
+            log.exception("could not embed the knowledge of chatbot %s", chatbot_id)
+            return
+        built = self._built.get(chatbot_id)
+        # Only if nothing changed meanwhile: a newer index must not be replaced by an older one.
+        if built is not None and built[0] == fingerprint:
+            self._remember(chatbot_id, fingerprint, index)
+            log.debug("the knowledge index of chatbot %s now matches by meaning", chatbot_id)
 
     async def _embeddings(self, stored: Sequence[StoredPassage]) -> list[TextEmbedding | None]:
         """Stored embeddings, with the missing ones computed once and saved for next time."""
@@ -131,9 +179,10 @@ class KnowledgeIndexes:
         missing = [position for position, item in enumerate(known) if item is None]
         if not missing:
             return known
-        computed = await asyncio.to_thread(
-            self.embedder.embed, [stored[position].text for position in missing]
-        )
+        computed: list[TextEmbedding] = []
+        for start in range(0, len(missing), EMBEDDING_BATCH):
+            batch = [stored[position].text for position in missing[start : start + EMBEDDING_BATCH]]
+            computed += await asyncio.to_thread(self.embedder.embed, batch)
         for position, item in zip(missing, computed, strict=True):
             known[position] = item
         statement = (

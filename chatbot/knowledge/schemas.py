@@ -16,14 +16,10 @@ MAX_TITLE_LENGTH = 300
 MAX_CONTENT_LENGTH = 500_000
 
 # Lengths count the text as sent; it is stored stripped (see chatbot.openapi.fields.Text).
-Question = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_QUESTION_LENGTH), Text()
-]
+Question = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUESTION_LENGTH), Text()]
 Answer = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ANSWER_LENGTH), Text()]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_LENGTH), Text()]
-Content = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH), Text()
-]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH), Text()]
 
 _PAIR = frozenset({"question", "answer"})
 _DOCUMENT = frozenset({"title", "content"})
@@ -85,9 +81,7 @@ class KnowledgeCreate(_Body):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: Any) -> JsonSchemaValue:
-        return _one_of(
-            "A question/answer pair or a document.", KnowledgePair, KnowledgeDocument
-        )
+        return _one_of("A question/answer pair or a document.", KnowledgePair, KnowledgeDocument)
 
     @model_validator(mode="after")
     def _one_kind(self) -> KnowledgeCreate:

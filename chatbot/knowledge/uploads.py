@@ -146,7 +146,7 @@ async def read_files(request: web.Request) -> list[UploadedFile]:
     return files
 
 
-def _typed_text(upload: UploadedFile) -> str:
+def typed_text(upload: UploadedFile) -> str:
     """The text of a form field, held to the rules the OpenAPI document states for it."""
     try:
         text = upload.data.decode("utf-8")
@@ -165,7 +165,7 @@ def _typed_text(upload: UploadedFile) -> str:
 def _parse(upload: UploadedFile) -> EntryDraft:
     try:
         if upload.typed:
-            passages = split_text(_typed_text(upload))
+            passages = split_text(typed_text(upload))
         else:
             passages = parse_document(
                 upload.data, filename=upload.filename, content_type=upload.content_type

@@ -196,7 +196,9 @@ def parse_rfc3339(value: str) -> datetime:
             raise ValueError(problem)
         second, microsecond = 59, 999_999
     try:
-        moment = datetime(year, month, day, hour, minute, second, microsecond, timezone(timedelta(minutes=offset)))
+        moment = datetime(
+            year, month, day, hour, minute, second, microsecond, timezone(timedelta(minutes=offset))
+        )
         return moment.astimezone(UTC)
     except (ValueError, OverflowError):  # year 0, or past year 9999 once in UTC
         return (datetime.min if year <= 1 else datetime.max).replace(tzinfo=UTC)

@@ -6,34 +6,22 @@ import time
 import uuid
 from typing import Any
 
+import api_support
 import jwt
+from api_support import PASSWORD, bearer, unique_email
 
 from chatbot.auth.tokens import signing_key
 
 from conftest import TEST_SECRET_KEY, AppClient
 
-PASSWORD = "correct horse battery staple"
-
-
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+__all__ = ["PASSWORD", "bearer", "forge", "register", "unique_email"]
 
 
 async def register(
     client: AppClient, email: str | None = None, password: str = PASSWORD, name: str = "Ada"
 ) -> dict[str, Any]:
     """Register through the API and return its answer: {"user", "access", "refresh"}."""
-    response = await client.post(
-        "/auth/register/",
-        json={"email": email or unique_email(), "password": password, "name": name},
-    )
-    body: dict[str, Any] = await response.json()
-    assert response.status == 201, body
-    return body
+    return await api_support.register(client, email=email, password=password, name=name)
 
 
 def forge(

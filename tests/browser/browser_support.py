@@ -15,14 +15,14 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from api_support import register, unique_email
 from sqlalchemy import select
 
 from chatbot.storage.engine import create_engine
 from chatbot.storage.schema import conversations
 
-from support import ServerProcess, free_port
+from support import FakeModel, LocalSite, ServerProcess, free_port
 
-PASSWORD = "correct horse battery staple"
 SECRET_KEY = "browser-tests-secret-key-0123456789abcdef"
 
 
@@ -97,9 +97,10 @@ class OwnerApi:
             return json.loads(text) if text else None
 
     async def register(self) -> None:
-        email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-        body = {"email": email, "password": PASSWORD, "name": "Owner"}
-        self.token = (await self.call("POST", "/auth/register/", 201, body))["access"]
+        email = unique_email("owner")
+        base_url = self.server.base_url
+        body = await register(self.session, base_url=base_url, email=email, name="Owner")
+        self.token = body["access"]
 
     async def create_chatbot(self, **fields: Any) -> dict[str, Any]:
         chatbot: dict[str, Any] = await self.call(
@@ -171,12 +172,8 @@ async def _frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     return frame
 
 
-class SecondSite:
+class SecondSite(LocalSite):
     """Another origin (another port) with a page embedding the widget as a site would."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._runner: web.AppRunner | None = None
 
     @property
     def origin(self) -> str:
@@ -185,16 +182,8 @@ class SecondSite:
     def page_url(self, widget_url: str, slug: str) -> str:
         return f"{self.origin}/shop?widget={quote(widget_url, safe='')}&slug={quote(slug)}"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/shop", self._page)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _page(self, request: web.Request) -> web.Response:
         src = html.escape(request.query["widget"])
@@ -207,39 +196,14 @@ class SecondSite:
         return web.Response(text=body, content_type="text/html")
 
 
-class SlowModel:
-    """An OpenAI-compatible chat completions server streaming its answer a word at a time.
-
-    A fake at a third-party boundary: the `openai` brain talks to it as to any provider.
-    """
+class SlowModel(FakeModel):
+    """A model streaming its answer a word at a time, each after `delay`; keeps the requests."""
 
     def __init__(self, words: list[str], delay: float) -> None:
-        self.words = words
-        self.delay = delay
-        self.port = free_port()
+        super().__init__(words, delay)
         self.requests: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def answer(self) -> str:
-        return "".join(self.words)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _completions(self, request: web.Request) -> web.StreamResponse:
+    async def completions(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)

@@ -11,23 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from .browser_support import ChatServer, OwnerApi, SecondSite
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+from support import browser_context, launch_chromium, screenshots_folder
 
 
 @pytest.fixture
@@ -52,30 +39,15 @@ async def owner(chat_server: ChatServer) -> AsyncIterator[OwnerApi]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium, closed after the test."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"Chromium is required for the browser tests and is missing at {CHROMIUM}: "
-            "install it with `apt-get install chromium`.",
-            pytrace=False,
-        )
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launch_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     """A fresh browser profile (empty localStorage) with bounded waits."""
-    created = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    created.set_default_timeout(TIMEOUT_MS)
-    created.set_default_navigation_timeout(TIMEOUT_MS)
-    try:
+    async with browser_context(browser, locale="en-US") as created:
         yield created
-    finally:
-        await created.close()
 
 
 @pytest.fixture
@@ -108,5 +80,4 @@ async def second_site() -> AsyncIterator[SecondSite]:
 @pytest.fixture
 def screenshots() -> Path:
     """Where screenshots go: kept by CI as artifacts, ignored by git."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    return screenshots_folder()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import api_support
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -118,12 +119,7 @@ class Tenant:
 
 async def register(http: Any, base_url: str = "") -> Tenant:
     """`POST /auth/register/` with a fresh email; `http` is a TestClient or a ClientSession."""
-    email = f"{new_id()}@example.com"
-    response = await http.post(
-        base_url + "/auth/register/", json={"email": email, "password": "correct horse battery"}
-    )
-    assert response.status == 201, await response.text()
-    body = await response.json()
+    body = await api_support.register(http, base_url=base_url, email=f"{new_id()}@example.com")
     return Tenant(body["user"], body["access"])
 
 
@@ -132,10 +128,7 @@ async def create_chatbot(
 ) -> dict[str, Any]:
     """`POST /api/chatbots/`; the echo brain unless told otherwise."""
     body = {"name": "Support", "brain": {"type": "echo"}, **fields}
-    response = await http.post(base_url + "/api/chatbots/", json=body, headers=tenant.headers)
-    assert response.status == 201, await response.text()
-    chatbot: dict[str, Any] = await response.json()
-    return chatbot
+    return await api_support.create_chatbot(http, tenant.headers, base_url=base_url, **body)
 
 
 def visitor_path(slug: str, visitor_token: str | None = None) -> str:

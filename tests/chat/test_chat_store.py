@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.chat.store import ConversationGone, MessageStore, StoreUnavailable, Write
+from chatbot.conversations.repository import message_view
 from chatbot.storage.schema import conversations, messages
+from chatbot.storage.values import as_utc
 
 from conftest import drop_postgres_database
 
@@ -274,3 +276,27 @@ async def test_a_lost_database_refuses_writes_and_the_writer_keeps_running(
             assert store.running
         finally:
             await store.close()
+
+
+async def test_a_stored_message_reads_back_exactly_as_the_store_answered(
+    engine: AsyncEngine, chatbot_id: str, store: MessageStore
+) -> None:
+    conversation_id = await new_conversation(engine, chatbot_id)
+    stored = await store.append(Write(conversation_id, "operator", "héllo ✓", "c1", "someone"))
+    again = await store.append(Write(conversation_id, "operator", "other", "c1", "someone"))
+
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(select(messages).where(messages.c.id == stored.message.id))
+        ).one()
+        conversation = (
+            await connection.execute(
+                select(conversations).where(conversations.c.id == conversation_id)
+            )
+        ).one()
+
+    assert message_view(row) == stored.message
+    assert row.author_id == "someone"
+    assert again.message == stored.message
+    assert as_utc(conversation.last_message_at) == stored.message.created_at
+    assert as_utc(conversation.started_at) == stored.started_at

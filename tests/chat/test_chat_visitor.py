@@ -213,6 +213,19 @@ async def test_an_origin_not_allowed_is_a_json_403_before_the_upgrade(client: Ap
         assert (await next_frame(ws))["type"] == "welcome"
 
 
+async def test_the_servers_own_pages_may_connect_whatever_the_allowed_origins(
+    client: AppClient,
+) -> None:
+    tenant = await register(client)
+    chatbot = await create_chatbot(client, tenant, allowed_origins=["https://shop.example.com"])
+    own_origin = f"http://{client.host}:{client.port}"
+
+    async with client.ws_connect(
+        visitor_path(chatbot["slug"]), headers={"Origin": own_origin}
+    ) as ws:
+        assert (await next_frame(ws))["type"] == "welcome"
+
+
 async def test_any_origin_may_connect_when_the_chatbot_allows_all(client: AppClient) -> None:
     tenant = await register(client)
     chatbot = await create_chatbot(client, tenant, allowed_origins=[])

@@ -53,6 +53,30 @@ BAD_CREATES: list[tuple[str, dict[str, Any], str]] = [
     ("avatar not http", {"theme": {"avatar_url": "javascript:alert(1)"}}, "theme.avatar_url"),
     ("unknown theme field", {"theme": {"font": "Comic Sans"}}, "theme.font"),
     ("unknown field", {"greting": "typo"}, "greting"),
+    ("NUL in the name", {"name": "a\x00b"}, "name"),
+    ("a lone surrogate in the name", {"name": "a\ud800"}, "name"),
+    ("slug with a trailing newline", {"slug": "support\n"}, "slug"),
+    ("101 origins", {ORIGINS: [f"https://s{n}.example" for n in range(101)]}, ORIGINS),
+    ("origin on port 0", {ORIGINS: ["https://a.com:0"]}, ORIGINS),
+    ("threshold as text", {"brain": {"threshold": "0.5"}}, "brain.knowledge.threshold"),
+    ("threshold as a boolean", {"brain": {"threshold": True}}, "brain.knowledge.threshold"),
+    (
+        "max_tokens as a boolean",
+        {"brain": {**OPENAI, "max_tokens": True}},
+        "brain.openai.max_tokens",
+    ),
+    ("blank model", {"brain": {**OPENAI, "model": "  "}}, "brain.openai.model"),
+    (
+        "base_url with spaces",
+        {"brain": {**OPENAI, "base_url": "https://a b"}},
+        "brain.openai.base_url",
+    ),
+    (
+        "avatar with a space",
+        {"theme": {"avatar_url": "https://a.example/a b.png"}},
+        "theme.avatar_url",
+    ),
+    ("colour with a newline", {"theme": {"primary_color": "#2563eb\n"}}, "theme.primary_color"),
 ]
 
 
@@ -75,6 +99,35 @@ async def test_bad_create_answers_422_naming_the_field_and_creates_nothing(
     assert all(item["message"] for item in error["fields"])
     listed = await (await client.get("/api/chatbots/", headers=owner.headers)).json()
     assert listed["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ({"brain": {}}, {"brain": {"type": "knowledge"}}),
+        ({"brain": {"threshold": 0.5}}, {"brain": {"type": "knowledge", "threshold": 0.5}}),
+        (
+            {"brain": {**OPENAI, "max_tokens": 256.0, "api_key_set": False}},
+            {"brain": {**OPENAI, "max_tokens": 256, "context_passages": 3, "api_key_set": False}},
+        ),
+        ({"name": "  Support  "}, {"name": "Support"}),
+        ({ORIGINS: ["http://dev_box:8080", "https://bücher.de/"]},
+         {ORIGINS: ["http://dev_box:8080", "https://xn--bcher-kva.de"]}),
+        ({"theme": {"avatar_url": ""}}, {"theme": {"avatar_url": None}}),
+    ],
+)  # fmt: skip
+async def test_bodies_the_documented_schema_allows_are_accepted(
+    client: AppClient, owner: Account, sent: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    response = await client.post(
+        "/api/chatbots/", json={"name": "A", **sent}, headers=owner.headers
+    )
+
+    body = await response.json()
+    assert response.status == 201, body
+    for field, value in kept.items():
+        shown = body[field]
+        assert ({key: shown[key] for key in value} if isinstance(value, dict) else shown) == value
 
 
 async def test_origin_errors_say_what_an_origin_looks_like(

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 from chatbot_support import Account, error_of, new_chatbot, signup
-from sqlalchemy import insert
+from db_support import insert_conversation
 
 from chatbot import keys
 from chatbot.openapi.generator import openapi_path
-from chatbot.storage.schema import conversations, messages
 from chatbot.storage.values import new_id, utcnow
 
 from conftest import AppClient, ClientFactory
@@ -21,35 +20,8 @@ from conftest import AppClient, ClientFactory
 
 async def _conversation(client: AppClient, chatbot_id: str) -> str:
     """A conversation with one visitor message, written as the chat feature writes it."""
-    now = utcnow()
-    conversation_id = new_id()
-    async with client.app[keys.ENGINE].begin() as connection:
-        await connection.execute(
-            insert(conversations).values(
-                id=conversation_id,
-                chatbot_id=chatbot_id,
-                visitor_token_hash=uuid.uuid4().hex,
-                status="bot",
-                last_seq=1,
-                visitor_data={},
-                started_at=now,
-                last_message_at=now,
-                first_visitor_message_at=now,
-                handed_off=False,
-            )
-        )
-        await connection.execute(
-            insert(messages).values(
-                id=new_id(),
-                conversation_id=conversation_id,
-                seq=1,
-                role="visitor",
-                text="hello",
-                client_id="c1",
-                created_at=now,
-            )
-        )
-    return conversation_id
+    engine = client.app[keys.ENGINE]
+    return await insert_conversation(engine, chatbot_id, [("visitor", "hello", utcnow())])
 
 
 def _upload() -> FormData:

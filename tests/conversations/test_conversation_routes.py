@@ -158,7 +158,19 @@ async def test_a_missing_conversation_answers_404(api: AppClient, owner: Owner) 
 
 @pytest.mark.parametrize(
     "query",
-    ["?limit=0", "?limit=201", "?limit=ten", "?before=yesterday", "?status=sleeping"],
+    [
+        "?limit=0",
+        "?limit=201",
+        "?limit=ten",
+        "?before=yesterday",
+        "?before=0.5",  # a number is not a time, although pydantic reads it as a timestamp
+        "?before=2026-01-02",
+        "?before=2026-01-02T03:04:05",  # RFC 3339 needs the offset
+        "?before=2026-02-30T00:00:00Z",
+        "?before=",
+        "?status=sleeping",
+        "?status=",
+    ],
 )
 async def test_a_bad_inbox_query_answers_422(api: AppClient, owner: Owner, query: str) -> None:
     response = await api.get(
@@ -166,6 +178,21 @@ async def test_a_bad_inbox_query_answers_422(api: AppClient, owner: Owner, query
     )
 
     assert (await error_of(response, 422))["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["2999-01-01T00:00:00Z", "2999-01-01t00:00:00.5z", "2999-01-01T01:00:00%2B01:00",
+     "9999-12-31T23:59:59-23:59", "2998-12-31T23:59:60Z", "0000-01-01T00:00:00Z"],
+)  # fmt: skip
+async def test_any_rfc_3339_time_is_a_valid_cursor(
+    api: AppClient, owner: Owner, before: str
+) -> None:
+    conversation = await add_conversation(api, owner.chatbot_id, [("visitor", "hi")])
+
+    listed = await _inbox(api, owner, f"?before={before}")
+
+    assert [item["id"] for item in listed] == ([] if before.startswith("0000") else [conversation])
 
 
 @pytest.mark.parametrize(

@@ -10,24 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, expect
 
 from conftest import TEST_SECRET_KEY
-from support import REPO_ROOT, ServerProcess
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+from support import ServerProcess, browser_context, launch_chromium, screenshots_folder
 
 expect.set_options(timeout=10_000)
 
@@ -57,45 +43,25 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def _context(browser: Browser) -> BrowserContext:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    context.set_default_navigation_timeout(TIMEOUT_MS)
-    return context
+    async with launch_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
 async def operator_context(browser: Browser) -> AsyncIterator[BrowserContext]:
     """The operator's browser profile (its own cookies and storage)."""
-    context = await _context(browser)
-    try:
+    async with browser_context(browser) as context:
         yield context
-    finally:
-        await context.close()
 
 
 @pytest.fixture
 async def visitor_context(browser: Browser) -> AsyncIterator[BrowserContext]:
     """A website visitor's browser profile, separate from the operator's."""
-    context = await _context(browser)
-    try:
+    async with browser_context(browser) as context:
         yield context
-    finally:
-        await context.close()
 
 
 @pytest.fixture
 def screenshots() -> Path:
     """Where screenshots are kept as CI artifacts (git-ignored)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    return screenshots_folder()

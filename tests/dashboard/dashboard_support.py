@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+import api_support
 from aiohttp import ClientResponse
-from sqlalchemy import insert
+from api_support import PASSWORD
+from db_support import Turn, insert_conversation
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from chatbot.storage.schema import conversations, messages
-from chatbot.storage.values import new_id
 
 from conftest import AppClient
 
-PASSWORD = "correct horse battery staple"
 XSS_IMG = "<img src=x onerror=window.__pwned=1>"
 XSS_SCRIPT = "<script>window.__pwned=2</script>"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def unique_email() -> str:
-    return f"op-{uuid.uuid4().hex[:10]}@example.com"
+    return api_support.unique_email("op")
 
 
 def csrf_in(page: str) -> str:
@@ -98,43 +94,8 @@ async def user_id_of(client: AppClient) -> str:
     return user_id
 
 
-Turn = tuple[str, str, datetime]  # (role, text, when)
-
-
 async def add_conversation(
     engine: AsyncEngine, chatbot_id: str, turns: list[Turn], *, status: str = "bot"
 ) -> str:
     """A conversation written straight to the tables, with the columns the chat maintains."""
-    conversation_id = new_id()
-    first_visitor = next((when for role, _, when in turns if role == "visitor"), None)
-    first_operator = next((when for role, _, when in turns if role == "operator"), None)
-    started = turns[0][2] if turns else datetime(2026, 1, 1, tzinfo=UTC)
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(conversations).values(
-                id=conversation_id,
-                chatbot_id=chatbot_id,
-                visitor_token_hash=uuid.uuid4().hex,
-                status=status,
-                last_seq=len(turns),
-                visitor_data={},
-                started_at=started,
-                last_message_at=turns[-1][2] if turns else None,
-                first_visitor_message_at=first_visitor,
-                first_operator_message_at=first_operator,
-                handed_off=status != "bot" or first_operator is not None,
-            )
-        )
-        for seq, (role, text, when) in enumerate(turns, start=1):
-            await connection.execute(
-                insert(messages).values(
-                    id=new_id(),
-                    conversation_id=conversation_id,
-                    seq=seq,
-                    role=role,
-                    text=text,
-                    client_id=f"c{seq}" if role == "visitor" else None,
-                    created_at=when,
-                )
-            )
-    return conversation_id
+    return await insert_conversation(engine, chatbot_id, turns, status=status)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from knowledge_support import FAQ, add_entry, add_faq, owner_with_chatbot
 from sqlalchemy import select
 
 from chatbot import keys
-from chatbot.knowledge.index import knowledge_index
+from chatbot.knowledge.index import KnowledgeIndexes, knowledge_index, process_embedder
 from chatbot.storage.schema import knowledge_passages
 
-from conftest import ClientFactory
+from conftest import AppClient, ClientFactory
 
 LEXICAL = {"brains": {"semantic": False}}
 
@@ -113,3 +114,51 @@ async def test_a_paraphrase_finds_its_entry_by_meaning_and_embeddings_are_stored
         stored = (await connection.execute(select(knowledge_passages.c.embedding))).scalars().all()
     assert len(stored) == len(FAQ)
     assert all(embedding for embedding in stored)
+
+
+async def _stored_embeddings(api: AppClient) -> list[bytes | None]:
+    async with api.app[keys.ENGINE].connect() as connection:
+        return list((await connection.execute(select(knowledge_passages.c.embedding))).scalars())
+
+
+async def test_a_small_embedding_backlog_is_embedded_before_the_index_answers(
+    make_client: ClientFactory,
+) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    await add_faq(api, owner)
+    indexes = KnowledgeIndexes(
+        api.app[keys.ENGINE], api.app[keys.CACHE], process_embedder(), inline_embeddings=len(FAQ)
+    )
+    try:
+        index = await indexes.get(owner.chatbot["id"])
+    finally:
+        await indexes.close()
+
+    assert index.semantic
+    assert all(await _stored_embeddings(api))
+
+
+async def test_a_big_embedding_backlog_answers_by_wording_at_once_and_by_meaning_soon(
+    make_client: ClientFactory,
+) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    await add_faq(api, owner)
+    chatbot_id = owner.chatbot["id"]
+    indexes = KnowledgeIndexes(
+        api.app[keys.ENGINE], api.app[keys.CACHE], process_embedder(), inline_embeddings=1
+    )
+    try:
+        first = await indexes.get(chatbot_id)
+        deadline = time.monotonic() + 60  # loading the model can take seconds on a busy machine
+        while not (later := await indexes.get(chatbot_id)).semantic:
+            assert time.monotonic() < deadline, "the embeddings were never computed"
+            await asyncio.sleep(0.05)
+    finally:
+        await indexes.close()
+
+    assert not first.semantic
+    assert sorted(p.title for p in first.passages) == sorted(q for q, _ in FAQ)
+    assert sorted(p.title for p in later.passages) == sorted(q for q, _ in FAQ)
+    assert all(await _stored_embeddings(api))

@@ -176,3 +176,48 @@ async def test_deleting_the_chatbot_deletes_its_knowledge(api: AppClient, owner:
         for table in (knowledge_entries, knowledge_passages):
             count = await connection.scalar(select(func.count()).select_from(table))
             assert count == 0
+
+
+@pytest.mark.parametrize("sibling", ["test", "upload"])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE", "OPTIONS"])
+async def test_the_test_and_upload_paths_are_not_entries(
+    api: AppClient, owner: Owner, sibling: str, method: str
+) -> None:
+    for path in (f"{owner.knowledge}{sibling}/", f"{owner.knowledge}{sibling}"):
+        response = await api.request(method, path, json={}, headers=owner.headers)
+
+        assert response.status == 405, path
+        assert response.headers["Allow"] == "POST"
+        assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_an_entry_id_that_is_not_a_lowercase_uuid_is_not_found(
+    api: AppClient, owner: Owner
+) -> None:
+    entry = await add_entry(api, owner, question="Q?", answer="A.")
+
+    response = await api.get(f"{owner.knowledge}{entry['id'].upper()}/", headers=owner.headers)
+
+    assert (await error_of(response, 404))["code"] == "not_found"
+
+
+async def test_a_document_may_be_larger_than_the_json_body_limit_up_to_the_upload_limit(
+    make_client: ClientFactory,
+) -> None:
+    api = await make_client(max_body_bytes=4096, max_upload_bytes=64 * 1024)
+    owner = await owner_with_chatbot(api)
+    content = "Pâtisserie ouverte. " * 500  # 10,000 characters, ~35 KB as escaped JSON
+
+    stored = await api.post(
+        owner.knowledge, json={"title": "Hours", "content": content}, headers=owner.headers
+    )
+    too_big = await api.post(
+        owner.knowledge, json={"title": "Hours", "content": "x" * 70_000}, headers=owner.headers
+    )
+    other_route = await api.post("/api/chatbots/", json={"name": "x" * 5000}, headers=owner.headers)
+
+    assert stored.status == 201
+    assert (await stored.json())["content"] == content.strip()
+    assert too_big.status == 413
+    assert (await error_of(too_big, 413))["code"] == "payload_too_large"
+    assert (await error_of(other_route, 413))["code"] == "payload_too_large"

@@ -76,8 +76,15 @@ async def test_a_half_pair_error_says_which_field_is_missing(api: AppClient, own
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"answer": None}, {"answer": ""}, {"answer": 3}, {"answer": "ok", "extra": 1},
-     {"answer": "ok", "title": "T"}, {"answer": " \n "}],
+    [
+        {},
+        {"answer": None},
+        {"answer": ""},
+        {"answer": 3},
+        {"answer": "ok", "extra": 1},
+        {"answer": "ok", "title": "T"},
+        {"answer": " \n "},
+    ],
     ids=["nothing", "null", "empty", "number", "unknown field", "both kinds", "blank"],
 )
 async def test_a_bad_patch_answers_422_and_keeps_the_entry(

@@ -13,13 +13,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import api_support
 from aiohttp import WSMsgType, web
+from api_support import bearer, unique_email
 
-from support import ServerProcess, free_port
+from support import FakeModel, ServerProcess
 
 Frame = dict[str, Any]
 WORKER_HEADER = "X-Chatbot-Worker"
-PASSWORD = "correct horse battery staple"
+PASSWORD = api_support.PASSWORD  # the tests that log in read it from here
 
 
 def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -81,27 +83,18 @@ def fresh_connections_session(tracer: WorkerTracer | None = None) -> aiohttp.Cli
 
 async def register(session: aiohttp.ClientSession, base_url: str) -> str:
     """A new account's access token."""
-    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-    async with session.post(
-        f"{base_url}/auth/register/", json={"email": email, "password": PASSWORD}
-    ) as response:
-        assert response.status == 201, await response.text()
-        token: str = (await response.json())["access"]
-        return token
+    body = await api_support.register(session, base_url=base_url, email=unique_email("owner"))
+    token: str = body["access"]
+    return token
 
 
 async def create_chatbot(
     session: aiohttp.ClientSession, base_url: str, token: str, brain: dict[str, Any]
 ) -> dict[str, Any]:
     """A chatbot without greeting, so that the conversation starts empty."""
-    async with session.post(
-        f"{base_url}/api/chatbots/",
-        json={"name": "Production test", "greeting": "", "brain": brain},
-        headers={"Authorization": f"Bearer {token}"},
-    ) as response:
-        assert response.status == 201, await response.text()
-        chatbot: dict[str, Any] = await response.json()
-        return chatbot
+    return await api_support.create_chatbot(
+        session, bearer(token), base_url=base_url, name="Production test", greeting="", brain=brain
+    )
 
 
 async def next_frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10.0) -> Frame:
@@ -154,40 +147,15 @@ def sample(exposition: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-class SlowModelServer:
-    """An OpenAI-compatible chat completions server that streams its answer slowly.
-
-    A fake at a third-party boundary: the `openai` brain talks to it as to any provider.
-    """
+class SlowModelServer(FakeModel):
+    """A model answering slowly, streamed or not; counts requests and finished answers."""
 
     def __init__(self, words: list[str], delay: float) -> None:
-        self.words = words
-        self.delay = delay
-        self.port = free_port()
+        super().__init__(words, delay)
         self.requests = 0
         self.finished = 0
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def answer(self) -> str:
-        return "".join(self.words)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _completions(self, request: web.Request) -> web.StreamResponse:
+    async def completions(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.json()
         if not body.get("stream"):

@@ -1,7 +1,7 @@
-"""Account actions behind the dashboard's forms, built from auth's repository and hasher.
+"""Account actions shared by the REST API and the dashboard: sign up, log in, change password.
 
-They do what `POST /auth/register/`, `/auth/login/` and `/auth/password/` do, minus the
-tokens: the dashboard keeps its login in a cookie session instead.
+They check credentials and change the database; issuing tokens or cookie sessions, and
+publishing the account's new state, is left to the caller.
 """
 
 from __future__ import annotations
@@ -14,26 +14,33 @@ from chatbot.auth.repository import EmailTaken, UserRecord
 from chatbot.auth.sessions import remember
 from chatbot.ratelimit.check import enforce_rate
 
-__all__ = ["AccountGone", "EmailTaken", "authenticate", "change_password", "rename", "sign_up"]
+__all__ = [
+    "AccountGone",
+    "EmailTaken",
+    "change_password",
+    "register_account",
+    "rename_account",
+    "verify_login",
+]
 
 
 class AccountGone(Exception):
     """The account was deleted while its session was open."""
 
 
-async def sign_up(app: web.Application, email: str, name: str, password: str) -> UserRecord:
+async def register_account(
+    app: web.Application, email: str, name: str, password: str
+) -> UserRecord:
     """A new account (EmailTaken when the address is already used)."""
     engine = app[keys.ENGINE]
     # Checked first so that a taken address costs no hashing; the insert still decides races.
     if await repository.user_by_email(engine, email) is not None:
         raise EmailTaken(email)
     password_hash = await app[keys.PASSWORDS].hash(password)
-    record = await repository.insert_user(engine, email, name, password_hash)
-    await remember(app, record)
-    return record
+    return await repository.insert_user(engine, email, name, password_hash)
 
 
-async def authenticate(app: web.Application, email: str, password: str) -> UserRecord | None:
+async def verify_login(app: web.Application, email: str, password: str) -> UserRecord | None:
     """The account these credentials prove, or None; attempts count per account."""
     await enforce_rate(app, "login_per_account", email)
     passwords = app[keys.PASSWORDS]
@@ -47,7 +54,6 @@ async def authenticate(app: web.Application, email: str, password: str) -> UserR
         return None
     if passwords.needs_rehash(record.password_hash):
         await repository.update_password_hash(engine, record.id, await passwords.hash(password))
-    await remember(app, record)
     return record
 
 
@@ -67,12 +73,11 @@ async def change_password(
     changed = await repository.change_password(engine, user_id, await passwords.hash(new))
     if changed is None:
         raise AccountGone(user_id)
-    await remember(app, changed)  # every instance sees the new epoch at once
     return changed
 
 
-async def rename(app: web.Application, user_id: str, name: str) -> UserRecord:
-    """Change the account's display name."""
+async def rename_account(app: web.Application, user_id: str, name: str) -> UserRecord:
+    """Change the account's display name and publish it to every instance."""
     record = await repository.update_name(app[keys.ENGINE], user_id, name)
     if record is None:
         raise AccountGone(user_id)

@@ -1,0 +1,195 @@
+"""One group-commit transaction on SQLite with the raw `sqlite3` driver, in the store's thread.
+
+Same semantics as `store_batch.commit_batch` (which PostgreSQL runs), without SQLAlchemy's
+per-statement compile, bind and result processing: that Python work held the GIL the event loop
+needs and made the writer thread the bottleneck. SQL strings are built once per shape; values
+are stored in the formats SQLAlchemy's SQLite dialect uses, so both paths read each other's rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from chatbot.chat.store_batch import ConversationGone, Stored, Write
+from chatbot.conversations.repository import MessageView
+from chatbot.storage.values import new_id, utcnow
+
+_MESSAGE_COLUMNS = "id, seq, conversation_id, role, text, client_id, created_at"
+_INSERT = (
+    "INSERT INTO messages (id, conversation_id, seq, role, text, client_id, author_id, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _stamp(value: datetime) -> str:
+    """A UTC datetime as SQLAlchemy's SQLite DateTime stores it."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=512)
+def _client_ids_sql(count: int) -> str:
+    """OR-ed (conversation_id, client_id) pairs: each an index lookup (see store_batch)."""
+    pairs = " OR ".join(["(conversation_id = ? AND client_id = ?)"] * count)
+    return f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {pairs}"  # noqa: S608 (no input)
+
+
+@lru_cache(maxsize=512)
+def _advance_sql(count: int, visitor: bool, operator: bool) -> str:
+    """Reserve seqs for `count` conversations; the first visitor/operator times when unset."""
+    stamps = ["last_seq = last_seq + ?", "last_message_at = ?"]
+    if visitor:
+        stamps.append("first_visitor_message_at = coalesce(first_visitor_message_at, ?)")
+    if operator:
+        stamps.append("first_operator_message_at = coalesce(first_operator_message_at, ?)")
+    marks = ", ".join(["?"] * count)
+    return (
+        f"UPDATE conversations SET {', '.join(stamps)} WHERE id IN ({marks}) "  # noqa: S608
+        "RETURNING id, last_seq, status, handed_off, chatbot_id, started_at,"
+        " first_visitor_message_at = ?"
+    )
+
+
+class _State:
+    __slots__ = ("chatbot_id", "first_visitor_now", "handed_off", "next_seq", "started", "status")
+
+    def __init__(self, row: Any, count: int) -> None:
+        _, last_seq, status, handed_off, chatbot_id, started, first_now = row
+        self.next_seq = last_seq - count + 1
+        self.status = str(status)
+        self.handed_off = bool(handed_off)
+        self.chatbot_id = str(chatbot_id)
+        self.started = _parse(started)
+        self.first_visitor_now = bool(first_now)
+
+
+def _stored(
+    cursor: sqlite3.Cursor, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], MessageView]:
+    if not keys:
+        return {}
+    parameters = [value for key in sorted(keys) for value in key]
+    found: dict[tuple[str, str], MessageView] = {}
+    for row in cursor.execute(_client_ids_sql(len(keys)), parameters):
+        message = MessageView(
+            id=row[0],
+            seq=row[1],
+            conversation_id=row[2],
+            role=row[3],
+            text=row[4],
+            client_id=row[5],
+            created_at=_parse(row[6]),
+        )
+        found[(message.conversation_id, row[5])] = message
+    return found
+
+
+def _advance(cursor: sqlite3.Cursor, writes: Sequence[Write], now: str) -> dict[str, _State]:
+    """One UPDATE ... RETURNING per shape (seq count, visitor?, operator?), ids in order."""
+    counts: dict[str, int] = {}
+    visitor: set[str] = set()
+    operator: set[str] = set()
+    for write in writes:
+        counts[write.conversation_id] = counts.get(write.conversation_id, 0) + 1
+        if write.role == "visitor":
+            visitor.add(write.conversation_id)
+        elif write.role == "operator":
+            operator.add(write.conversation_id)
+    shapes: dict[tuple[int, bool, bool], list[str]] = {}
+    for conversation_id in sorted(counts):
+        shape = (counts[conversation_id], conversation_id in visitor, conversation_id in operator)
+        shapes.setdefault(shape, []).append(conversation_id)
+    state: dict[str, _State] = {}
+    for (count, is_visitor, is_operator), ids in sorted(shapes.items()):
+        parameters: list[object] = [count, now]
+        if is_visitor:
+            parameters.append(now)
+        if is_operator:
+            parameters.append(now)
+        parameters.extend(ids)
+        parameters.append(now)
+        sql = _advance_sql(len(ids), is_visitor, is_operator)
+        for row in cursor.execute(sql, parameters).fetchall():
+            state[row[0]] = _State(row, count)
+    return state
+
+
+def commit_batch_sqlite(
+    connection: sqlite3.Connection, writes: Sequence[Write]
+) -> list[Stored | ConversationGone]:
+    """Store `writes` in one transaction and commit it: each a Stored, or ConversationGone."""
+    cursor = connection.cursor()
+    try:
+        # IMMEDIATE: take the write lock before the duplicate check, so that no other process
+        # stores one of these client_ids between the check and the insert.
+        cursor.execute("BEGIN IMMEDIATE")
+        keys = {key for write in writes if (key := write.key) is not None}
+        existing = _stored(cursor, keys)
+        now = utcnow()
+        stamp = _stamp(now)
+        fresh = [write for write in writes if write.key not in existing] if existing else writes
+        state = _advance(cursor, fresh, stamp) if fresh else {}
+        results: list[Stored | ConversationGone] = []
+        rows: list[tuple[object, ...]] = []
+        for write in writes:
+            key = write.key
+            if key is not None and key in existing:
+                results.append(Stored(message=existing[key], created=False))
+                continue
+            conversation = state.get(write.conversation_id)
+            if conversation is None:
+                results.append(ConversationGone(write.conversation_id))
+                continue
+            message_id = new_id()
+            seq = conversation.next_seq
+            conversation.next_seq += 1
+            rows.append(
+                (
+                    message_id,
+                    write.conversation_id,
+                    seq,
+                    write.role,
+                    write.text,
+                    write.client_id,
+                    write.author_id,
+                    stamp,
+                )
+            )
+            first_visitor = write.role == "visitor" and conversation.first_visitor_now
+            if first_visitor:
+                conversation.first_visitor_now = False
+            results.append(
+                Stored(
+                    message=MessageView(
+                        id=message_id,
+                        seq=seq,
+                        conversation_id=write.conversation_id,
+                        role=write.role,
+                        text=write.text,
+                        client_id=write.client_id,
+                        created_at=now,
+                    ),
+                    created=True,
+                    status=conversation.status,
+                    handed_off=conversation.handed_off,
+                    chatbot_id=conversation.chatbot_id,
+                    started_at=conversation.started,
+                    first_visitor_message=first_visitor,
+                )
+            )
+        if rows:
+            cursor.executemany(_INSERT, rows)
+        connection.commit()
+        return results
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        cursor.close()
