@@ -38,8 +38,8 @@ DESCRIPTIONS: dict[str, str] = {
     "empty leaves it open (restrict it at the proxy).",
     "static_dir": "Folder of the widget and dashboard files; empty: the checkout's `static/`.",
     "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
-    "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF); bigger "
-    "ones get 413.",
+    "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF), and of a "
+    "knowledge entry's JSON body when larger than max_body_bytes; bigger ones get 413.",
     "startup_timeout_seconds": "How long start-up waits for the database and Redis before "
     "exiting with one line naming the one that did not answer.",
     "dependency_timeout_seconds": "Timeout of each `/readyz` probe and of Redis commands.",

@@ -20,12 +20,6 @@ from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_query
 
 TAG = "conversations"
-# The newest listed conversation's messages (the operationId is the handler's name).
-MESSAGES_LINK = {
-    "operationId": "list_messages",
-    "parameters": {"conversation_id": "$response.body#/items/0/id"},
-    "description": "The messages of the newest conversation listed",
-}
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -70,7 +64,6 @@ def add_conversation_routes(routes: RouteTable) -> None:
         errors=(401, 404, 422),
         summary="Conversations with a visitor message, newest first",
         tag=TAG,
-        extra={"links": {"messages": MESSAGES_LINK}},
     )
     routes.add(
         "GET",

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.hdrs import CONTENT_TYPE
+from aiohttp.http_exceptions import HttpProcessingError
 
 from chatbot import keys
 from chatbot.chatbots.repository import ChatbotRecord
@@ -140,7 +141,7 @@ async def _uploaded_files(request: web.Request) -> list[UploadedFile]:
         if exc.status == 413:
             raise PageError(413, "The upload is too large", too_large) from None
         raise
-    except (ValueError, AssertionError):  # aiohttp's multipart reader signals a bad body so
+    except (ValueError, AssertionError, HttpProcessingError):  # aiohttp's multipart reader:
         raise PageError(400, "The upload could not be read", "Nothing was added.") from None
     if not files:
         raise FormErrors({"file": "Choose at least one file to upload."})

@@ -159,9 +159,6 @@ def _operation(route: Route, models: _Models, operation_id: str) -> dict[str, An
     if route.response is not None and route.status != 204:
         schema = models.ref(route.response, "serialization")
         success["content"] = {"application/json": {"schema": schema}}
-    if "links" in route.extra:
-        # Where the answer's values go next, e.g. a listed conversation's id into its messages.
-        success["links"] = route.extra["links"]
     responses = {str(route.status): success}
     for status in sorted(_error_codes(route, path_variables)):
         responses[str(status)] = _error_response(status)

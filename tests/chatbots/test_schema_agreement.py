@@ -37,7 +37,7 @@ from chatbot.http.validation import validate
 from chatbot.knowledge.routes import add_knowledge_routes
 from chatbot.knowledge.schemas import KnowledgeCreate, KnowledgeUpdate
 from chatbot.knowledge.uploads import MULTIPART_BODY, UploadedFile, typed_text
-from chatbot.openapi.fields import NOT_BLANK_PATTERN
+from chatbot.openapi.fields import NOT_BLANK_PATTERN, WHITESPACE
 from chatbot.openapi.generator import build_openapi
 
 
@@ -301,3 +301,7 @@ def test_validation_failures_keep_naming_the_field() -> None:
     with pytest.raises(ValidationFailed) as caught:
         validate(ChatbotUpdate, {"name": None}, strict=True)
     assert caught.value.details["fields"][0]["field"] == "name"
+
+
+def test_the_text_rules_strip_exactly_the_whitespace_they_document() -> None:
+    assert "".join(chr(code) for code in range(0x110000) if chr(code).isspace()) == WHITESPACE
