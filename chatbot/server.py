@@ -33,6 +33,8 @@ log = logging.getLogger("chatbot")
 
 WORKER_HEADER = "X-Chatbot-Worker"
 _READY = "ready"
+# How often a worker checks that its supervisor is still alive.
+_ORPHAN_CHECK_SECONDS = 1.0
 # Migrations may hold the start of every worker but one (they take turns on a lock).
 _START_GRACE_SECONDS = 120.0
 # After the shutdown deadline, the time a worker gets to close its resources before a kill.
@@ -75,13 +77,23 @@ async def _tag_worker(request: web.Request, response: web.StreamResponse) -> Non
     response.headers[WORKER_HEADER] = str(os.getpid())
 
 
+async def _stop_when_orphaned(stop: asyncio.Event, supervisor: int) -> None:
+    """A worker whose supervisor died (even by SIGKILL) stops instead of serving on alone."""
+    while os.getppid() == supervisor:  # noqa: ASYNC110 - no event says a parent died
+        await asyncio.sleep(_ORPHAN_CHECK_SECONDS)
+    log.warning("the supervisor (pid %d) is gone: stopping this worker", supervisor)
+    stop.set()
+
+
 async def _serve_process(settings: Settings, *, demo: bool, channel: Connection | None) -> int:
     """Run one app on the port until a signal; `channel` tells a supervisor we listen."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # A worker ignores SIGINT: the supervisor turns Ctrl-C into one SIGTERM per worker.
-    for signum in (signal.SIGTERM,) if channel else (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM,) if channel else (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
+    watchdog = asyncio.create_task(_stop_when_orphaned(stop, os.getppid())) if channel else None
     app = create_app(settings)
     if demo:
         from chatbot.demo import add_demo_seeding
@@ -118,6 +130,12 @@ async def _serve_process(settings: Settings, *, demo: bool, channel: Connection 
             settings.shutdown_timeout_seconds,
         )
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
+            # Stopping already: a late SIGTERM from the supervisor has nothing left to do, and
+            # must not reach a handler whose loop is closing.
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         await runner.cleanup()
     log.info("stopped")
     return 0
@@ -138,8 +156,6 @@ def _worker_main(settings: Settings, demo: bool, channel: Connection) -> None:
 
     setup_logging(settings.log_level, settings.log_format, worker=os.getpid())
     code = asyncio.run(_serve_process(settings, demo=demo, channel=channel))
-    # Stopped already: a late SIGTERM must not turn this clean exit into a kill.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     channel.close()
     sys.exit(code)
 

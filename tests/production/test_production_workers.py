@@ -140,6 +140,31 @@ async def test_a_worker_that_dies_is_replaced(tmp_path: Path, redis_url: str) ->
         await drop_postgres_database(database)
 
 
+async def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
+    tmp_path: Path, redis_url: str
+) -> None:
+    database = await create_postgres_database()
+    env = server_env(tmp_path, CHATBOT_DATABASE_URL=database, CHATBOT_REDIS_URL=redis_url)
+    try:
+        async with running(tmp_path, env, "--workers", "2") as server:
+            workers = [int(pid) for pid in await _workers_seen(server.base_url, 2)]
+            server.signal(signal.SIGKILL)  # the supervisor alone: no chance to stop them
+            server.wait(timeout=10)
+            async with asyncio.timeout(15):
+                while any(_alive(pid) for pid in workers):
+                    await asyncio.sleep(0.2)
+    finally:
+        await drop_postgres_database(database)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 async def test_a_visitor_and_an_operator_on_different_workers_talk_to_each_other(
     tmp_path: Path, redis_url: str
 ) -> None:
