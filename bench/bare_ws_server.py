@@ -4,12 +4,13 @@ It answers a visitor exactly as the chat does with the echo brain (welcome; then
 message: the acknowledgement, `typing`, one `bot_token`, the bot's message), with no storage,
 no hub, no validation beyond reading the JSON: what aiohttp alone costs.
 
-    .venv/bin/python bench/bare_ws_server.py --port 8099
+    .venv/bin/python bench/bare_ws_server.py --port 8099 [--loop asyncio|uvloop]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -80,11 +81,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     app = web.Application()
     app.router.add_get("/ws/chat/public/{slug}/", visitor)
     app.router.add_get("/healthz", lambda _request: web.json_response({"status": "ok"}))
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":

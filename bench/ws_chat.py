@@ -13,7 +13,7 @@ Phases, each bounded in time:
 The servers and the load generator run as separate processes on 127.0.0.1.
 
     .venv/bin/python bench/ws_chat.py [--duration 10] [--rounds 3] [--visitors 200] [--idle 5000]
-        [--phases a,b,c] [--load-processes 1] [--json results.json]
+        [--phases a,b,c] [--load-processes 1] [--json results.json] [--bare-loop asyncio]
 
 Targets (one process): at least 0.5 of the bare server's round trips/s with storage on,
 p99 under 100 ms at 200 visitors, at most 24 KiB per idle socket. Exit status 1 if missed.
@@ -456,6 +456,12 @@ def main() -> int:
     parser.add_argument("--phases", default="a,b,c")
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--bare-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the bare server's event loop (the goal compares with plain aiohttp: asyncio)",
+    )
     args = parser.parse_args()
     raise_fd_limit()
     phases = set(args.phases.split(","))
@@ -466,7 +472,9 @@ def main() -> int:
     }
     failures = []
     with tempfile.TemporaryDirectory(prefix="chatbot-bench-") as folder:
-        bare = Server([sys.executable, str(REPO / "bench" / "bare_ws_server.py")])
+        bare = Server(
+            [sys.executable, str(REPO / "bench" / "bare_ws_server.py"), "--loop", args.bare_loop]
+        )
         chat = chatbot_server({"CHATBOT_DATABASE_URL": f"sqlite:///{folder}/chatbot.db"})
         try:
             slug, _ = echo_chatbot(chat.base)

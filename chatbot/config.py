@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from chatbot.event_loop import uvloop_installed
+
 ENV_PREFIX = "CHATBOT_"
 DEFAULT_CONFIG_FILE = Path("config.yaml")
 DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"  # noqa: S105
@@ -115,11 +117,19 @@ class Settings(_Section):
     startup_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
     dependency_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     workers: int = Field(default=1, ge=1, le=64)
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     auth: AuthSettings = AuthSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     chat: ChatSettings = ChatSettings()
     brains: BrainSettings = BrainSettings()
+
+    @field_validator("event_loop")
+    @classmethod
+    def _event_loop_installed(cls, value: str) -> str:
+        if value == "uvloop" and not uvloop_installed():
+            raise ValueError("uvloop is not installed: `pip install uvloop`, or use auto")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -45,6 +45,9 @@ DESCRIPTIONS: dict[str, str] = {
     "dependency_timeout_seconds": "Timeout of each `/readyz` probe and of Redis commands.",
     "workers": "Processes serving one port (`chatbot serve --workers N`); more than 1 needs "
     "PostgreSQL and Redis.",
+    "event_loop": "`auto` runs on uvloop when it is installed (it is a dependency on Linux and "
+    "macOS), else on asyncio's own loop; `asyncio` or `uvloop` pick one (`uvloop` fails at "
+    "start-up when it is missing).",
     "shutdown_timeout_seconds": "On SIGTERM, how long requests and bot answers in flight may "
     "take to finish before the process stops them (keep it below the orchestrator's grace "
     "period, e.g. Docker's `stop_grace_period`).",

@@ -24,6 +24,7 @@ from types import FrameType
 
 from aiohttp import web
 
+from chatbot import event_loop
 from chatbot.app import create_app
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception
@@ -44,7 +45,9 @@ _CLEANUP_GRACE_SECONDS = 15.0
 def serve(settings: Settings, *, demo: bool = False) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit status (0 after a clean shutdown)."""
     if settings.workers == 1:
-        return asyncio.run(_serve_process(settings, demo=demo, channel=None))
+        return event_loop.run(
+            _serve_process(settings, demo=demo, channel=None), settings.event_loop
+        )
     problem = workers_problem(settings)
     if problem is not None:
         print(f"chatbot: {problem}", file=sys.stderr)
@@ -121,7 +124,10 @@ async def _serve_process(settings: Settings, *, demo: bool, channel: Connection 
                 f"could not start ({describe_exception(exc)}); the traceback is logged above",
                 channel,
             )
-        log.info("serving on http://%s:%d", settings.host, settings.port)
+        event_loop.freeze_startup_objects()
+        log.info(
+            "serving on http://%s:%d (%s)", settings.host, settings.port, event_loop.loop_name()
+        )
         if channel is not None:
             channel.send(_READY)
         await stop.wait()
@@ -155,7 +161,7 @@ def _worker_main(settings: Settings, demo: bool, channel: Connection) -> None:
     from chatbot.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format, worker=os.getpid())
-    code = asyncio.run(_serve_process(settings, demo=demo, channel=channel))
+    code = event_loop.run(_serve_process(settings, demo=demo, channel=channel), settings.event_loop)
     channel.close()
     sys.exit(code)
 

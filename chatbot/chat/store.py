@@ -1,9 +1,17 @@
-"""The message store: one writer task per process commits pending messages in batches.
+"""The message store: one writer per process commits waiting messages in batches (group commit).
 
 Each write waits for the commit of the batch that holds it; nothing is acknowledged before.
 Per conversation, seqs come from `conversations.last_seq`, incremented by an UPDATE ... RETURNING
 in the batch's transaction, so that two instances writing to one conversation never collide.
 A repeated `(conversation_id, client_id)` stores nothing and answers with the stored message.
+
+Writes wait in one bounded inbox. The writer takes everything waiting (up to `batch_max`),
+commits it in one transaction, and settles the writes on the event loop, once per batch:
+
+- SQLite: a thread of its own runs the transaction on the raw `sqlite3` driver and takes the next
+  batch as soon as a commit ends, without waiting for the event loop (which is busy sending the
+  previous batch's answers): the database and the loop work side by side.
+- PostgreSQL: a task on the event loop, through SQLAlchemy Core on asyncpg.
 """
 
 from __future__ import annotations
@@ -11,13 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
+import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +41,10 @@ log = logging.getLogger(__name__)
 __all__ = ["ConversationGone", "MessageStore", "StoreUnavailable", "Stored", "Write"]
 
 Outcome = Stored | BaseException
+Committed = list[Stored | ConversationGone]
+
+# Seconds between two checkpoints of the SQLite WAL, run beside the writer rather than in a commit.
+_CHECKPOINT_INTERVAL = 0.5
 
 
 class StoreUnavailable(Exception):
@@ -47,7 +62,10 @@ class StoreStats:
 @dataclass(slots=True)
 class _Pending:
     write: Write
-    future: asyncio.Future[Stored] = field(repr=False)
+    future: asyncio.Future[Stored]
+
+
+Settled = list[tuple[_Pending, Outcome]]
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -60,8 +78,137 @@ def _is_outage(exc: BaseException) -> bool:
     )
 
 
-# Seconds between two checkpoints of the WAL, run beside the writer rather than in a commit.
-_CHECKPOINT_INTERVAL = 0.5
+@dataclass(slots=True)
+class _Plan:
+    """A batch split into the writes to commit and the repeats of a client_id within it."""
+
+    unique: list[_Pending]
+    repeats: list[tuple[_Pending, _Pending]]  # (repeat, the earlier write it repeats)
+
+    @classmethod
+    def of(cls, batch: Sequence[_Pending]) -> _Plan:
+        first: dict[tuple[str, str], _Pending] = {}
+        plan = cls([], [])
+        for pending in batch:
+            key = pending.write.key
+            if key is not None:
+                earlier = first.get(key)
+                if earlier is not None:
+                    plan.repeats.append((pending, earlier))
+                    continue
+                first[key] = pending
+            plan.unique.append(pending)
+        return plan
+
+    @property
+    def writes(self) -> list[Write]:
+        return [pending.write for pending in self.unique]
+
+    def settled(self, results: Sequence[Outcome]) -> Settled:
+        """Each write with its outcome; a repeat gets its original's message, `created` False."""
+        settled = list(zip(self.unique, results, strict=True))
+        if self.repeats:
+            outcome = {id(pending): result for pending, result in settled}
+            for pending, earlier in self.repeats:
+                first = outcome[id(earlier)]
+                again = replace(first, created=False) if isinstance(first, Stored) else first
+                settled.append((pending, again))
+        return settled
+
+
+def _failed(batch: Sequence[_Pending], reason: str) -> Settled:
+    return [(pending, StoreUnavailable(reason)) for pending in batch]
+
+
+def _unstored(batch: Sequence[_Pending], exc: Exception) -> Settled:
+    """A batch that failed as a whole: refused, so that the senders retry with their ids."""
+    if _is_outage(exc):
+        log.warning("chat store: database unavailable (%s): %d writes refused", exc, len(batch))
+        return _failed(batch, "the database is unavailable")
+    log.error("chat store: a batch of %d failed", len(batch), exc_info=exc)
+    return _failed(batch, "the message could not be stored")
+
+
+class _Writer(Protocol):
+    """Takes batches from the store's inbox, commits them, and settles them on the loop."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    def wake(self) -> None: ...
+
+    async def stop(self, timeout: float) -> None: ...
+
+
+class MessageStore:
+    """Group commit: up to `batch_max` writes per transaction; at most `queue_size` waiting."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, batch_max: int, queue_size: int, timeout: float = 10.0
+    ) -> None:
+        self._batch_max = batch_max
+        self._inbox: deque[_Pending] = deque()
+        self._room = asyncio.Semaphore(queue_size)
+        self._closing = False
+        self.stats = StoreStats()
+        self._writer: _Writer = (
+            _SqliteWriter(engine, self)
+            if engine.dialect.name == "sqlite"
+            else _AsyncWriter(engine, self, timeout)
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._writer.running
+
+    async def start(self) -> None:
+        self._writer.start(asyncio.get_running_loop())
+
+    async def close(self, drain_timeout: float = 5.0) -> None:
+        """Commit what is waiting (within `drain_timeout`), then stop the writer."""
+        self._closing = True
+        await self._writer.stop(drain_timeout)
+        left = list(self._inbox)
+        self._inbox.clear()
+        if left:
+            log.warning("chat store: %d writes not committed at shutdown", len(left))
+            self.settle(_failed(left, "the server is shutting down"))
+
+    async def append(self, write: Write) -> Stored:
+        """Store `write` and return the stored message once its transaction has committed."""
+        if self._closing:
+            raise StoreUnavailable("the server is shutting down")
+        await self._room.acquire()  # released when the write is settled
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._inbox.append(_Pending(write, future))
+        self._writer.wake()
+        return await future
+
+    def take_batch(self) -> list[_Pending]:
+        """Up to `batch_max` waiting writes, oldest first (called by the writer, any thread)."""
+        inbox = self._inbox
+        batch: list[_Pending] = []
+        with suppress(IndexError):  # another taker (close) may empty the inbox meanwhile
+            while inbox and len(batch) < self._batch_max:
+                batch.append(inbox.popleft())
+        if batch:
+            self.stats.batches += 1
+            self.stats.writes += len(batch)
+        return batch
+
+    def settle(self, settled: Settled) -> None:
+        """Answer each write's sender (on the event loop)."""
+        for pending, outcome in settled:
+            self._room.release()
+            future = pending.future
+            if future.done():  # the sender went away; the write stands all the same
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
 
 def _set_writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,40 +216,97 @@ def _set_writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # batches) it stalls every message of the batch. Checkpoints run in their own thread
     # instead; this automatic one (~80 MiB of WAL) is only a safety net should they stall.
     dbapi_connection.execute("PRAGMA wal_autocheckpoint=20000")
+    # The per-conversation index pages a batch touches stay in memory; reads need no syscall.
+    dbapi_connection.execute("PRAGMA cache_size=-65536")
+    dbapi_connection.execute("PRAGMA mmap_size=268435456")
 
 
-class _Committer:
-    """Runs one batch's transaction: on SQLite with the raw driver in a thread of its own (the
-    async driver costs an event-loop round trip per statement); natively for PostgreSQL."""
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._sync: Engine | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        if engine.dialect.name == "sqlite":
-            self._sync = create_engine(engine.url.set(drivername="sqlite"), pool_size=1)
-            event.listen(self._sync, "connect", _set_sqlite_pragmas)
-            event.listen(self._sync, "connect", _set_writer_pragmas)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="chat-store")
-            self._checkpointer = create_engine(engine.url.set(drivername="sqlite"), pool_size=1)
-            event.listen(self._checkpointer, "connect", _set_sqlite_pragmas)
-            self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="chat-checkpoint")
-        self._checkpoint: asyncio.Future[None] | None = None
+
+class _SqliteWriter:
+    """A thread that commits batch after batch on the raw driver while writes are waiting.
+
+    The event loop only appends to the inbox, wakes the thread, and settles finished batches
+    (one callback per batch). SQLite's own locking (busy_timeout) bounds how long a commit waits
+    for another process.
+    """
+
+    def __init__(self, engine: AsyncEngine, store: MessageStore) -> None:
+        url = engine.url.set(drivername="sqlite")
+        self._store = store
+        self._engine = create_engine(url, pool_size=1)
+        event.listen(self._engine, "connect", _set_sqlite_pragmas)
+        event.listen(self._engine, "connect", _set_writer_pragmas)
+        self._checkpointer = create_engine(url, pool_size=1)
+        event.listen(self._checkpointer, "connect", _set_sqlite_pragmas)
+        self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix="chat-checkpoint")
+        self._checkpoint: Future[None] | None = None
         self._checkpoint_at = 0.0
+        self._wakeup = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
 
-    async def commit(self, writes: Sequence[Write]) -> list[Stored | ConversationGone]:
-        if self._thread is not None:
-            loop = asyncio.get_running_loop()
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._stopped = loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="chat-store", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    async def stop(self, timeout: float) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._stopped is not None:
             try:
-                return await loop.run_in_executor(self._thread, self._commit_in_thread, writes)
-            finally:
-                self._maybe_checkpoint(loop)
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(commit_batch, writes)
+                await asyncio.wait_for(asyncio.shield(self._stopped), timeout)
+            except TimeoutError:
+                log.warning("chat store: the writer did not finish within %.0f s", timeout)
+        self._checkpoints.shutdown(wait=False, cancel_futures=True)
+        self._checkpointer.dispose()
+        self._engine.dispose()
 
-    def _commit_in_thread(self, writes: Sequence[Write]) -> list[Stored | ConversationGone]:
-        assert self._sync is not None
-        connection = self._sync.raw_connection()
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wakeup.wait()
+                self._wakeup.clear()
+                while batch := self._store.take_batch():
+                    self._call_soon(self._store.settle, self._commit(batch))
+                    self._maybe_checkpoint()
+                if self._stopping:
+                    return
+        finally:
+            if self._stopped is not None:
+                self._call_soon(_set_done, self._stopped)
+
+    def _call_soon(self, callback: Any, *args: Any) -> None:
+        assert self._loop is not None
+        with suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _commit(self, batch: list[_Pending]) -> Settled:
+        # No retry one by one, unlike PostgreSQL: the write lock is taken before the duplicate
+        # check (BEGIN IMMEDIATE), so no other writer can race this batch on a client_id.
+        plan = _Plan.of(batch)
+        try:
+            return plan.settled(self._transaction(plan.writes))
+        except Exception as exc:
+            return _unstored(batch, exc)
+
+    def _transaction(self, writes: Sequence[Write]) -> Committed:
+        connection = self._engine.raw_connection()
         try:
             driver = connection.driver_connection
             assert isinstance(driver, sqlite3.Connection)
@@ -110,14 +314,15 @@ class _Committer:
         finally:
             connection.close()
 
-    def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
+    def _maybe_checkpoint(self) -> None:
+        now = time.monotonic()
         if now - self._checkpoint_at < _CHECKPOINT_INTERVAL:
             return
         if self._checkpoint is not None and not self._checkpoint.done():
             return
         self._checkpoint_at = now
-        self._checkpoint = loop.run_in_executor(self._checkpoint_thread, self._checkpoint_wal)
+        with suppress(RuntimeError):  # shutting down
+            self._checkpoint = self._checkpoints.submit(self._checkpoint_wal)
 
     def _checkpoint_wal(self) -> None:
         # PASSIVE: copies what no reader still needs, without taking the writer's lock.
@@ -132,129 +337,71 @@ class _Committer:
         except Exception as exc:
             log.warning("chat store: WAL checkpoint failed (%s)", exc)
 
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.shutdown(wait=False, cancel_futures=True)
-            self._checkpoint_thread.shutdown(wait=False, cancel_futures=True)
-            self._checkpointer.dispose()
-        if self._sync is not None:
-            self._sync.dispose()
 
+class _AsyncWriter:
+    """A task on the event loop that commits batch after batch through the async engine."""
 
-class MessageStore:
-    """Group commit: up to `batch_max` writes per transaction, taken from a bounded queue."""
-
-    def __init__(
-        self, engine: AsyncEngine, *, batch_max: int, queue_size: int, timeout: float = 10.0
-    ) -> None:
-        self._committer = _Committer(engine)
-        self._batch_max = batch_max
+    def __init__(self, engine: AsyncEngine, store: MessageStore, timeout: float) -> None:
+        self._engine = engine
+        self._store = store
         self._timeout = timeout
-        # None is the stop sentinel, queued by close() behind every pending write.
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=queue_size)
+        self._wakeup = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self.stats = StoreStats()
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="chat-message-writer")
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self._run(), name="chat-message-writer")
 
-    async def close(self, drain_timeout: float = 5.0) -> None:
-        """Commit what is queued (within `drain_timeout`), then stop the writer."""
-        self._closing = True
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def stop(self, timeout: float) -> None:
+        self._stopping = True
+        self._wakeup.set()
         task, self._task = self._task, None
-        if task is not None:
-            try:
-                async with asyncio.timeout(drain_timeout):
-                    await self._queue.put(None)  # after everything queued before it
-                    await asyncio.shield(task)
-            except TimeoutError:
-                log.warning("chat store: %d writes not committed at shutdown", self._queue.qsize())
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
-            if pending is not None:
-                _resolve(pending, StoreUnavailable("the server is shutting down"))
-        self._committer.close()
-
-    async def append(self, write: Write) -> Stored:
-        """Store `write` and return the stored message once its transaction has committed."""
-        if self._closing:
-            raise StoreUnavailable("the server is shutting down")
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(write, future))
-        return await future
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while batch := self._store.take_batch():
+                settled = await self._commit(batch)
+                self._store.settle(settled)
+            if self._stopping:
                 return
-            batch = [first]
-            while len(batch) < self._batch_max and not self._queue.empty():
-                pending = self._queue.get_nowait()
-                if pending is None:
-                    stopping = True
-                    break
-                batch.append(pending)
-            self.stats.batches += 1
-            self.stats.writes += len(batch)
-            try:
-                await self._process(batch)
-            except Exception:  # the writer must outlive any single batch
-                log.exception("chat store: unexpected error writing a batch of %d", len(batch))
-                _fail(batch, "the message could not be stored")
 
-    async def _process(self, batch: list[_Pending]) -> None:
-        leaders: dict[tuple[str, str], _Pending] = {}
-        followers: list[tuple[_Pending, _Pending]] = []
-        unique: list[_Pending] = []
-        for pending in batch:
-            key = pending.write.key
-            if key is not None and key in leaders:
-                followers.append((pending, leaders[key]))
-                continue
-            if key is not None:
-                leaders[key] = pending
-            unique.append(pending)
+    async def _commit(self, batch: list[_Pending]) -> Settled:
+        plan = _Plan.of(batch)
         try:
             async with asyncio.timeout(self._timeout):
                 try:
-                    results: list[Outcome] = list(
-                        await self._committer.commit([p.write for p in unique])
-                    )
+                    return plan.settled(await self._transaction(plan.writes))
                 except Exception as exc:
                     if _is_outage(exc):
                         raise
                     # A race on client_id with another instance, or one bad row: isolate it.
-                    log.info("chat store: batch of %d failed (%s); one by one", len(unique), exc)
-                    results = [await self._commit_one(pending.write) for pending in unique]
+                    log.info("chat store: batch of %d failed (%s); one by one", len(batch), exc)
+                    return plan.settled([await self._commit_one(write) for write in plan.writes])
         except Exception as exc:
-            if not _is_outage(exc):
-                raise
-            log.warning("chat store: database unavailable (%s): %d writes refused", exc, len(batch))
-            _fail(batch, "the database is unavailable")
-            return
-        outcome: dict[int, Outcome] = {}
-        for pending, result in zip(unique, results, strict=True):
-            outcome[id(pending)] = result
-            _resolve(pending, result)
-        for pending, leader in followers:
-            first = outcome[id(leader)]
-            _resolve(pending, replace(first, created=False) if isinstance(first, Stored) else first)
+            return _unstored(batch, exc)
 
     async def _commit_one(self, write: Write) -> Outcome:
         for attempt in range(2):
             try:
-                return (await self._committer.commit([write]))[0]
-            except (IntegrityError, sqlite3.IntegrityError):
+                return (await self._transaction([write]))[0]
+            except IntegrityError:
                 if attempt:  # the duplicate check of the retry should have found it
                     return StoreUnavailable("the message could not be stored")
             except Exception as exc:
@@ -264,16 +411,6 @@ class MessageStore:
                 return StoreUnavailable("the message could not be stored")
         raise AssertionError("unreachable")
 
-
-def _resolve(pending: _Pending, result: Outcome) -> None:
-    if pending.future.done():  # the sender went away; the write stands all the same
-        return
-    if isinstance(result, BaseException):
-        pending.future.set_exception(result)
-    else:
-        pending.future.set_result(result)
-
-
-def _fail(batch: Sequence[_Pending], reason: str) -> None:
-    for pending in batch:
-        _resolve(pending, StoreUnavailable(reason))
+    async def _transaction(self, writes: Sequence[Write]) -> Committed:
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(commit_batch, writes)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
+from contextlib import closing
 
 import pytest
 from chat_helpers import insert_chatbot, migrated_engine, new_conversation
@@ -300,3 +303,32 @@ async def test_a_stored_message_reads_back_exactly_as_the_store_answered(
     assert again.message == stored.message
     assert as_utc(conversation.last_message_at) == stored.message.created_at
     assert as_utc(conversation.started_at) == stored.started_at
+
+
+async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_is_busy(
+    sqlite_url: str,
+) -> None:
+    """The writer thread takes the next batch itself: a busy loop does not hold the database."""
+    async with migrated_engine(sqlite_url) as engine:
+        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+        store = MessageStore(engine, batch_max=4, queue_size=64)
+        await store.start()
+        try:
+            writes = [
+                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
+                for i in range(20)
+            ]
+            await asyncio.sleep(0)  # every write is in the inbox now
+
+            # The loop is blocked: only the writer thread can store the five batches meanwhile.
+            time.sleep(1.0)
+            path = sqlite_url.removeprefix("sqlite:///")
+            with closing(sqlite3.connect(path)) as database:
+                (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
+            assert stored == 20
+            assert store.stats.batches == 5
+
+            results = await asyncio.gather(*writes)
+            assert [result.message.seq for result in results] == list(range(1, 21))
+        finally:
+            await store.close()

@@ -65,6 +65,7 @@ def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None
             ),
         ),
         ({"CHATBOT_CHAT__MAX_FRAME_BYTES": "-1"}, ("'chat.max_frame_bytes'",)),
+        ({"CHATBOT_EVENT_LOOP": "tokio"}, ("'event_loop'", "CHATBOT_EVENT_LOOP", "uvloop")),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key_and_the_fix(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +26,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await migrate(engine)
     yield engine
     await engine.dispose()
+
+
+def test_new_ids_are_uuids_in_the_order_they_were_made() -> None:
+    ids = [new_id() for _ in range(2000)]
+
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(value).version == 7 for value in ids)
+    # Time-ordered (within one millisecond too): new rows append to their primary-key index.
+    assert sorted(ids) == ids
 
 
 def test_contract_urls_map_to_async_drivers() -> None:

@@ -90,6 +90,24 @@ async def test_serve_writes_readable_lines_with_request_ids_by_default(tmp_path:
     access = [line for line in lines if "chatbot.access" in line]
     assert any('[readable-1] 127.0.0.1 "GET /healthz" 200' in line for line in access), lines
     assert not lines[0].startswith("{")
+    # uvloop is a dependency: the default (`auto`) serves on it.
+    assert any("serving on http://127.0.0.1:" in line and "(uvloop)" in line for line in lines)
+
+
+@pytest.mark.slow
+async def test_event_loop_asyncio_serves_on_the_standard_loop(tmp_path: Path) -> None:
+    env = {**server_env(tmp_path), "CHATBOT_EVENT_LOOP": "asyncio"}
+    async with running(tmp_path, env) as server:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{server.base_url}/healthz") as response,
+        ):
+            assert response.status == 200
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, 30) == 0
+    serving = [line for line in server.output().splitlines() if "serving on" in line]
+    assert len(serving) == 1
+    assert serving[0].endswith("(asyncio)"), serving
 
 
 async def test_lines_logged_while_handling_a_request_name_its_id(
