@@ -83,6 +83,7 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
         ws,
         queue_size=chat.settings.outbound_queue_size,
         history=chat.history,
+        flusher=chat.flusher,
         tenant_id=user.id,
         on_message_sent=metrics_of(app).messages_out_total.inc,
     )

@@ -15,7 +15,7 @@ from chatbot.chat.conversations import Status, change_status
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
 from chatbot.chat.protocol import conversation_frame, message_frame, status_frame
-from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket
+from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, FrameFlusher
 from chatbot.chat.store import MessageStore, Stored
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView
@@ -42,6 +42,7 @@ class ChatService:
         )
         self.hub = RoomHub(app[keys.BROKER])
         self.history = ChatHistory(engine)
+        self.flusher = FrameFlusher()
         self.bots = BotRunner(self)
         self.stopping = False
 

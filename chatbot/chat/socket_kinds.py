@@ -10,7 +10,7 @@ from aiohttp import web
 
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.protocol import RESYNCED_FRAME, message_frame
-from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket
+from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket, FrameFlusher
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,17 @@ class OperatorSocket(ChatSocket):
         *,
         queue_size: int,
         history: ChatHistory,
+        flusher: FrameFlusher,
         tenant_id: str,
         on_message_sent: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(
-            request, ws, queue_size=queue_size, history=history, on_message_sent=on_message_sent
+            request,
+            ws,
+            queue_size=queue_size,
+            history=history,
+            flusher=flusher,
+            on_message_sent=on_message_sent,
         )
         self.tenant_id = tenant_id
 

@@ -55,6 +55,36 @@ class _Resync:
 _Item = bytes | Event | _Replay | _Resync
 
 
+class FrameFlusher:
+    """Writes the frames every socket gathered in a turn of the event loop: one callback for all
+    sockets per turn, and one write (one system call) per socket."""
+
+    __slots__ = ("_scheduled", "_waiting")
+
+    def __init__(self) -> None:
+        self._waiting: list[ChatSocket] = []
+        self._scheduled = False
+
+    def add(self, socket: ChatSocket) -> None:
+        """Flush `socket` soon; called when its first frame of the turn is gathered."""
+        self._waiting.append(socket)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        # One more turn: a bot answer started by this turn's message (a task, whose first step
+        # runs in the next turn) sends its `typing` and first tokens in the same write as the
+        # message's acknowledgement, one system call less per round trip.
+        asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        self._scheduled = False
+        for socket in waiting:
+            socket.uncork()
+
+
 class ChatSocket:
     """A WebSocket's outbound queue and writer; `deliver` and `send` never block."""
 
@@ -62,6 +92,7 @@ class ChatSocket:
     __slots__ = (
         "_closer",
         "_corked",
+        "_flusher",
         "_history",
         "_on_message_sent",
         "_queue",
@@ -80,9 +111,11 @@ class ChatSocket:
         *,
         queue_size: int,
         history: ChatHistory,
+        flusher: FrameFlusher,
         on_message_sent: Callable[[], object] | None = None,
     ) -> None:
         self.ws = ws
+        self._flusher = flusher
         self._transport = request.transport
         self._on_message_sent = on_message_sent
         self._history = history
@@ -124,7 +157,7 @@ class ChatSocket:
         """Start closing (once): queued frames are dropped, the close frame is sent."""
         if self._closer is not None:
             return
-        self._uncork()  # what was sent before the close goes before the close frame
+        self.uncork()  # what was sent before the close goes before the close frame
         self._queue = None
         if self._writer is not None:
             self._writer.cancel()
@@ -184,7 +217,7 @@ class ChatSocket:
         # Frames queued in one turn of the event loop leave in one write (one system call).
         if self._corked is None:
             self._corked = [text_frame_header(len(frame)), frame]
-            asyncio.get_running_loop().call_soon(self._uncork_next_turn)
+            self._flusher.add(self)
         else:
             self._corked += (text_frame_header(len(frame)), frame)
         if conversation_id is not None and seq is not None:
@@ -193,20 +226,15 @@ class ChatSocket:
                 self._on_message_sent()
         return True
 
-    def _uncork_next_turn(self) -> None:
-        # One more turn: a bot answer started by this turn's message (a task, whose first step
-        # runs in the next turn) sends its `typing` and first tokens in the same write as the
-        # message's acknowledgement, one system call less per round trip.
-        asyncio.get_running_loop().call_soon(self._uncork)
-
-    def _uncork(self) -> None:
+    def uncork(self) -> None:
+        """Write the gathered frames now (the flusher's turn, a close, or the queue's start)."""
         corked, self._corked = self._corked, None
         transport = self._transport
         if corked and transport is not None and not transport.is_closing() and not self.ws.closed:
             transport.write(b"".join(corked))
 
     async def _write(self) -> None:
-        self._uncork()  # frames written directly before the queue began go first
+        self.uncork()  # frames written directly before the queue began go first
         try:
             while self._queue:
                 item = self._queue.popleft()

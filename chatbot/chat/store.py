@@ -150,7 +150,10 @@ class MessageStore:
     ) -> None:
         self._batch_max = batch_max
         self._inbox: deque[_Pending] = deque()
-        self._room = asyncio.Semaphore(queue_size)
+        # Accepted and not yet settled; at `queue_size`, senders wait for room.
+        self._unsettled = 0
+        self._queue_size = queue_size
+        self._room = asyncio.Event()
         self._closing = False
         self.stats = StoreStats()
         self._writer: _Writer = (
@@ -180,7 +183,10 @@ class MessageStore:
         """Store `write` and return the stored message once its transaction has committed."""
         if self._closing:
             raise StoreUnavailable("the server is shutting down")
-        await self._room.acquire()  # released when the write is settled
+        while self._unsettled >= self._queue_size:
+            self._room.clear()
+            await self._room.wait()
+        self._unsettled += 1
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._inbox.append(_Pending(write, future))
         self._writer.wake()
@@ -200,8 +206,10 @@ class MessageStore:
 
     def settle(self, settled: Settled) -> None:
         """Answer each write's sender (on the event loop)."""
+        self._unsettled -= len(settled)
+        if not self._room.is_set():
+            self._room.set()
         for pending, outcome in settled:
-            self._room.release()
             future = pending.future
             if future.done():  # the sender went away; the write stands all the same
                 continue

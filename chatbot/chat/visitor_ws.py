@@ -96,6 +96,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         ws,
         queue_size=chat.settings.outbound_queue_size,
         history=chat.history,
+        flusher=chat.flusher,
         on_message_sent=metrics_of(app).messages_out_total.inc,
     )
     gauge = metrics_of(app).websockets_open.labels(kind="visitor")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -149,5 +150,13 @@ messages = Table(
     Column("author_id", ID, nullable=True),  # the operator who wrote it, for role "operator"
     _created_at(),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
-    UniqueConstraint("conversation_id", "client_id", name="uq_messages_conversation_client_id"),
+    # Partial: messages without a client_id (the bot's) need no entry, and write one page less.
+    Index(
+        "uq_messages_conversation_client_id",
+        "conversation_id",
+        "client_id",
+        unique=True,
+        sqlite_where=text("client_id IS NOT NULL"),
+        postgresql_where=text("client_id IS NOT NULL"),
+    ),
 )

@@ -332,3 +332,29 @@ async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_i
             assert [result.message.seq for result in results] == list(range(1, 21))
         finally:
             await store.close()
+
+
+async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
+    sqlite_url: str,
+) -> None:
+    async with migrated_engine(sqlite_url) as engine:
+        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+        store = MessageStore(engine, batch_max=64, queue_size=4)
+        await store.start()
+        try:
+            writes = [
+                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
+                for i in range(10)
+            ]
+            await asyncio.sleep(0)  # four are accepted, six wait for room
+
+            time.sleep(1.0)  # the loop is blocked: the writer thread sees only the accepted ones
+            path = sqlite_url.removeprefix("sqlite:///")
+            with closing(sqlite3.connect(path)) as database:
+                (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
+            assert stored == 4
+
+            results = await asyncio.gather(*writes)
+            assert [result.message.seq for result in results] == list(range(1, 11))
+        finally:
+            await store.close()

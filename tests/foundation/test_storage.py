@@ -8,16 +8,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.storage import schema
 from chatbot.storage.engine import create_engine, driver_url
-from chatbot.storage.migrations import current_revision, head_revision, migrate
+from chatbot.storage.migrations import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    migrate,
+)
 from chatbot.storage.values import new_id, utcnow
 
 from conftest import create_postgres_database, drop_postgres_database
+
+FIRST_REVISION = "0001"
 
 
 @pytest.fixture
@@ -174,3 +182,51 @@ async def test_deleting_a_chatbot_cascades_to_its_conversations_and_messages(
     async with engine.connect() as connection:
         assert (await connection.execute(select(schema.messages))).first() is None
         assert (await connection.execute(select(schema.conversations))).first() is None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no tables yet, on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/chatbot.db"
+        return
+    url = await create_postgres_database(migrated=False)
+    yield url
+    await drop_postgres_database(url)
+
+
+async def test_upgrading_from_the_first_schema_keeps_messages_and_the_client_id_rule(
+    empty_database_url: str,
+) -> None:
+    engine = create_engine(empty_database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(
+                lambda sync: command.upgrade(alembic_config(sync), FIRST_REVISION)
+            )
+            await connection.commit()
+        conversation = await _conversation(engine)
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(schema.messages),
+                [_message(conversation, 1, "a"), _message(conversation, 2, None)],
+            )
+
+        assert await migrate(engine) == (FIRST_REVISION, head_revision())
+
+        async with engine.begin() as connection:  # many messages without a client_id: fine
+            await connection.execute(
+                insert(schema.messages).values(**_message(conversation, 3, None))
+            )
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.execute(
+                    insert(schema.messages).values(**_message(conversation, 4, "a"))
+                )
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(schema.messages.c.seq, schema.messages.c.client_id).order_by("seq")
+            )
+            assert rows.all() == [(1, "a"), (2, None), (3, None)]
+    finally:
+        await engine.dispose()
