@@ -106,32 +106,28 @@ class BrainReply:
         while not self._pending:
             if self.finished:
                 raise StopAsyncIteration
-            await self._advance()
+            try:
+                event = await anext(self._events)
+            except StopAsyncIteration:
+                if not self.text.strip():
+                    # An empty answer helps nobody: the visitor gets the fallback in any case.
+                    empty = Verdict(handoff=True, reason="empty_answer")
+                    self._fail(self.verdict if self.verdict.handoff else empty)
+                self.finished = True
+            except Exception:
+                # The safety net: a bug or an unexpected error inside a brain must not reach
+                # the conversation; the visitor gets the fallback and the operators a handoff.
+                log.exception("brain failed while answering")
+                self._fail(Verdict(handoff=True, reason="brain_error"))
+                self.finished = True
+            else:
+                if isinstance(event, Verdict):
+                    self.verdict = event
+                elif event:
+                    self._pending.append(event)
         delta = self._pending.pop(0)
         self._parts.append(delta)
         return delta
-
-    async def _advance(self) -> None:
-        try:
-            event = await anext(self._events)
-        except StopAsyncIteration:
-            if not self.text.strip():
-                # An empty answer helps nobody: the visitor gets the fallback in any case.
-                empty = Verdict(handoff=True, reason="empty_answer")
-                self._fail(self.verdict if self.verdict.handoff else empty)
-            self.finished = True
-            return
-        except Exception:
-            # The safety net: a bug or an unexpected error inside a brain must not reach
-            # the conversation; the visitor gets the fallback and the operators a handoff.
-            log.exception("brain failed while answering")
-            self._fail(Verdict(handoff=True, reason="brain_error"))
-            self.finished = True
-            return
-        if isinstance(event, Verdict):
-            self.verdict = event
-        elif event:
-            self._pending.append(event)
 
     def _fail(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -145,8 +141,8 @@ class BrainReply:
         return self.text
 
     async def aclose(self) -> None:
-        """Stop the brain early, releasing what it holds."""
-        if isinstance(self._events, AsyncGenerator):
+        """Stop the brain early, releasing what it holds (a finished brain holds nothing)."""
+        if not self.finished and isinstance(self._events, AsyncGenerator):
             await self._events.aclose()
 
     async def __aenter__(self) -> BrainReply:

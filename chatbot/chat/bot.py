@@ -150,7 +150,9 @@ class BotRunner:
         started = time.monotonic()
         message = question.message
         conversation_id = message.conversation_id
-        profile = await self._profile(question.chatbot_id)
+        profile = self._fresh_profile(question.chatbot_id) or await self._profile(
+            question.chatbot_id
+        )
         if profile is None:
             return
         chatbot, brain = profile
@@ -183,12 +185,16 @@ class BotRunner:
                 conversation_id, "waiting_for_human", only_from=("bot",), hand_off=True
             )
 
-    async def _profile(self, chatbot_id: str) -> tuple[ChatbotRecord, Brain | None] | None:
-        """The chatbot and its brain, read at most every few seconds rather than per answer."""
-        now = time.monotonic()
+    def _fresh_profile(self, chatbot_id: str) -> tuple[ChatbotRecord, Brain | None] | None:
+        """The chatbot and its brain as read less than `PROFILE_TTL_SECONDS` ago, if so."""
         known = self._profiles.get(chatbot_id)
-        if known is not None and now - known[0] < PROFILE_TTL_SECONDS:
+        if known is not None and time.monotonic() - known[0] < PROFILE_TTL_SECONDS:
             return known[1], known[2]
+        return None
+
+    async def _profile(self, chatbot_id: str) -> tuple[ChatbotRecord, Brain | None] | None:
+        """The chatbot and its brain, read again from the lookup cache or the database."""
+        now = time.monotonic()
         chatbot = await chatbot_by_id(self._chat.app, chatbot_id)
         if chatbot is None:
             self._profiles.pop(chatbot_id, None)

@@ -38,6 +38,8 @@ _ABORT_AFTER = 30.0
 _MAX_TRACKED_CONVERSATIONS = 10_000
 # Above this many bytes waiting in the transport, frames go through the queue and its drain.
 _DIRECT_WRITE_LIMIT = 64 * 1024
+# Frame parts (a header and a frame each) gathered for one write at most.
+_MAX_CORKED = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,21 +207,25 @@ class ChatSocket:
             last = self._sent.get(conversation_id)
             if last is not None and seq != last + 1:
                 return seq <= last  # already sent: done; a gap: the writer fills it first
-        transport = self._transport
-        if (
-            transport is None
-            or transport.is_closing()
-            or transport.get_write_buffer_size() > _DIRECT_WRITE_LIMIT
-            or self.ws.closed
-            or self.ws.compress
-        ):
-            return False
-        # Frames queued in one turn of the event loop leave in one write (one system call).
-        if self._corked is None:
+        # Frames gathered in one turn of the event loop leave in one write (one system call).
+        corked = self._corked
+        if corked is not None and len(corked) < _MAX_CORKED:
+            # The connection was checked when this turn's first frame came.
+            corked += (text_frame_header(len(frame)), frame)
+        else:
+            if corked is not None:  # a burst: written now, so the buffer check below counts it
+                self.uncork()
+            transport = self._transport
+            if (
+                transport is None
+                or transport.is_closing()
+                or transport.get_write_buffer_size() > _DIRECT_WRITE_LIMIT
+                or self.ws.closed
+                or self.ws.compress
+            ):
+                return False
             self._corked = [text_frame_header(len(frame)), frame]
             self._flusher.add(self)
-        else:
-            self._corked += (text_frame_header(len(frame)), frame)
         if conversation_id is not None and seq is not None:
             self.mark_sent(conversation_id, seq)
             if self._on_message_sent is not None:
