@@ -43,6 +43,8 @@ __all__ = ["ConversationGone", "MessageStore", "StoreUnavailable", "Stored", "Wr
 Outcome = Stored | BaseException
 Committed = list[Stored | ConversationGone]
 
+# Prepared statements kept by the writer's connection (the driver's default is 128).
+_CACHED_STATEMENTS = 2048
 # Seconds between two checkpoints of the SQLite WAL, run beside the writer rather than in a commit.
 _CHECKPOINT_INTERVAL = 0.5
 
@@ -245,7 +247,10 @@ class _SqliteWriter:
     def __init__(self, engine: AsyncEngine, store: MessageStore) -> None:
         url = engine.url.set(drivername="sqlite")
         self._store = store
-        self._engine = create_engine(url, pool_size=1)
+        # Batch sizes vary, and each size is its own statement: keep them all prepared.
+        self._engine = create_engine(
+            url, pool_size=1, connect_args={"cached_statements": _CACHED_STATEMENTS}
+        )
         event.listen(self._engine, "connect", _set_sqlite_pragmas)
         event.listen(self._engine, "connect", _set_writer_pragmas)
         self._checkpointer = create_engine(url, pool_size=1)
