@@ -305,56 +305,52 @@ async def test_a_stored_message_reads_back_exactly_as_the_store_answered(
     assert as_utc(conversation.started_at) == stored.started_at
 
 
+async def _stored_while_the_loop_is_blocked(
+    sqlite_url: str, *, writes: int, batch_max: int, queue_size: int
+) -> tuple[int, MessageStore, list[int]]:
+    """Queue `writes` appends, block the event loop for a second, and count the stored rows
+    meanwhile; then let the appends finish. Returns (count, store, seqs in send order)."""
+    async with migrated_engine(sqlite_url) as engine:
+        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+        store = MessageStore(engine, batch_max=batch_max, queue_size=queue_size)
+        await store.start()
+        try:
+            appends = [
+                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
+                for i in range(writes)
+            ]
+            await asyncio.sleep(0)  # each append ran until it waits (for its commit, or room)
+
+            time.sleep(1.0)  # the loop is blocked: only the writer thread can make progress
+            path = sqlite_url.removeprefix("sqlite:///")
+            with closing(sqlite3.connect(path)) as database:
+                (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
+
+            results = await asyncio.gather(*appends)
+            return stored, store, [result.message.seq for result in results]
+        finally:
+            await store.close()
+
+
 async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_is_busy(
     sqlite_url: str,
 ) -> None:
     """The writer thread takes the next batch itself: a busy loop does not hold the database."""
-    async with migrated_engine(sqlite_url) as engine:
-        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
-        store = MessageStore(engine, batch_max=4, queue_size=64)
-        await store.start()
-        try:
-            writes = [
-                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
-                for i in range(20)
-            ]
-            await asyncio.sleep(0)  # every write is in the inbox now
+    stored, store, seqs = await _stored_while_the_loop_is_blocked(
+        sqlite_url, writes=20, batch_max=4, queue_size=64
+    )
 
-            # The loop is blocked: only the writer thread can store the five batches meanwhile.
-            time.sleep(1.0)
-            path = sqlite_url.removeprefix("sqlite:///")
-            with closing(sqlite3.connect(path)) as database:
-                (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
-            assert stored == 20
-            assert store.stats.batches == 5
-
-            results = await asyncio.gather(*writes)
-            assert [result.message.seq for result in results] == list(range(1, 21))
-        finally:
-            await store.close()
+    assert stored == 20
+    assert store.stats.batches == 5
+    assert seqs == list(range(1, 21))
 
 
 async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
     sqlite_url: str,
 ) -> None:
-    async with migrated_engine(sqlite_url) as engine:
-        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
-        store = MessageStore(engine, batch_max=64, queue_size=4)
-        await store.start()
-        try:
-            writes = [
-                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
-                for i in range(10)
-            ]
-            await asyncio.sleep(0)  # four are accepted, six wait for room
+    stored, _, seqs = await _stored_while_the_loop_is_blocked(
+        sqlite_url, writes=10, batch_max=64, queue_size=4
+    )
 
-            time.sleep(1.0)  # the loop is blocked: the writer thread sees only the accepted ones
-            path = sqlite_url.removeprefix("sqlite:///")
-            with closing(sqlite3.connect(path)) as database:
-                (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
-            assert stored == 4
-
-            results = await asyncio.gather(*writes)
-            assert [result.message.seq for result in results] == list(range(1, 11))
-        finally:
-            await store.close()
+    assert stored == 4  # only the four accepted writes reached the writer
+    assert seqs == list(range(1, 11))
