@@ -9,7 +9,7 @@ each form once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -134,71 +134,30 @@ def _stored_client_ids_query(count: int) -> Select[Any]:
 
 
 @dataclass(slots=True)
-class _Conversation:
+class ConversationState:
+    """A conversation as the batch's UPDATE left it; `next_seq` advances as messages take seqs."""
+
     next_seq: int
     status: str
     handed_off: bool
     chatbot_id: str
     started_at: datetime
-    first_visitor_now: bool
+    first_visitor_now: bool  # the batch holds the conversation's first visitor message
 
 
-def stored_client_ids(
-    connection: Connection, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], MessageView]:
-    """The messages already stored under these (conversation_id, client_id) pairs."""
-    wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    parameters: dict[str, str] = {}
-    for index, (conversation_id, client_id) in enumerate(wanted):
-        parameters[f"c{index}"] = conversation_id
-        parameters[f"k{index}"] = client_id
-    rows = connection.execute(_stored_client_ids_query(len(wanted)), parameters)
-    return {(row.conversation_id, row.client_id): message_view(row) for row in rows}
+def outcomes(
+    writes: Sequence[Write],
+    existing: Mapping[tuple[str, str], MessageView],
+    state: Mapping[str, ConversationState],
+    now: datetime,
+) -> tuple[list[Stored | ConversationGone], list[tuple[Write, MessageView]]]:
+    """Each write's outcome, and the new messages to insert (both commit paths share this).
 
-
-def _advance(
-    connection: Connection, writes: Sequence[Write], now: datetime
-) -> dict[str, _Conversation]:
-    """Reserve seqs for `writes`, conversations in id order, one UPDATE per distinct count."""
-    counts = Counter(write.conversation_id for write in writes)
-    visitor = sorted({w.conversation_id for w in writes if w.role == "visitor"})
-    operator = sorted({w.conversation_id for w in writes if w.role == "operator"})
-    by_count: dict[int, list[str]] = {}
-    for conversation_id in sorted(counts):
-        by_count.setdefault(counts[conversation_id], []).append(conversation_id)
-    state: dict[str, _Conversation] = {}
-    for count, ids in sorted(by_count.items()):
-        parameters = {
-            "ids": ids,
-            "count": count,
-            "now": now,
-            "visitor_ids": visitor,
-            "operator_ids": operator,
-        }
-        for row in connection.execute(_ADVANCE, parameters):
-            state[row.id] = _Conversation(
-                next_seq=row.last_seq - count + 1,
-                status=row.status,
-                handed_off=bool(row.handed_off),
-                chatbot_id=row.chatbot_id,
-                started_at=as_utc(row.started_at),
-                first_visitor_now=bool(row.first_visitor_now),
-            )
-    return state
-
-
-def commit_batch(
-    connection: Connection, writes: Sequence[Write]
-) -> list[Stored | ConversationGone]:
-    """Store `writes` in the connection's transaction: each a Stored, or ConversationGone."""
-    existing = stored_client_ids(connection, (key for w in writes if (key := w.key) is not None))
-    fresh = [write for write in writes if write.key not in existing]
-    now = utcnow()
-    state = _advance(connection, fresh, now) if fresh else {}
+    A write whose client_id is stored already answers with that message; a write to a
+    conversation the UPDATE did not find is ConversationGone; the others take the next seqs.
+    """
     results: list[Stored | ConversationGone] = []
-    rows: list[dict[str, Any]] = []
+    created: list[tuple[Write, MessageView]] = []
     for write in writes:
         key = write.key
         if key is not None and key in existing:
@@ -218,18 +177,7 @@ def commit_batch(
             created_at=now,
         )
         conversation.next_seq += 1
-        rows.append(
-            {
-                "id": message.id,
-                "conversation_id": message.conversation_id,
-                "seq": message.seq,
-                "role": message.role,
-                "text": message.text,
-                "client_id": message.client_id,
-                "author_id": write.author_id,
-                "created_at": now,
-            }
-        )
+        created.append((write, message))
         first_visitor = write.role == "visitor" and conversation.first_visitor_now
         if first_visitor:
             conversation.first_visitor_now = False
@@ -244,6 +192,77 @@ def commit_batch(
                 first_visitor_message=first_visitor,
             )
         )
+    return results, created
+
+
+def stored_client_ids(
+    connection: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], MessageView]:
+    """The messages already stored under these (conversation_id, client_id) pairs."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    parameters: dict[str, str] = {}
+    for index, (conversation_id, client_id) in enumerate(wanted):
+        parameters[f"c{index}"] = conversation_id
+        parameters[f"k{index}"] = client_id
+    rows = connection.execute(_stored_client_ids_query(len(wanted)), parameters)
+    return {(row.conversation_id, row.client_id): message_view(row) for row in rows}
+
+
+def _advance(
+    connection: Connection, writes: Sequence[Write], now: datetime
+) -> dict[str, ConversationState]:
+    """Reserve seqs for `writes`, conversations in id order, one UPDATE per distinct count."""
+    counts = Counter(write.conversation_id for write in writes)
+    visitor = sorted({w.conversation_id for w in writes if w.role == "visitor"})
+    operator = sorted({w.conversation_id for w in writes if w.role == "operator"})
+    by_count: dict[int, list[str]] = {}
+    for conversation_id in sorted(counts):
+        by_count.setdefault(counts[conversation_id], []).append(conversation_id)
+    state: dict[str, ConversationState] = {}
+    for count, ids in sorted(by_count.items()):
+        parameters = {
+            "ids": ids,
+            "count": count,
+            "now": now,
+            "visitor_ids": visitor,
+            "operator_ids": operator,
+        }
+        for row in connection.execute(_ADVANCE, parameters):
+            state[row.id] = ConversationState(
+                next_seq=row.last_seq - count + 1,
+                status=row.status,
+                handed_off=bool(row.handed_off),
+                chatbot_id=row.chatbot_id,
+                started_at=as_utc(row.started_at),
+                first_visitor_now=bool(row.first_visitor_now),
+            )
+    return state
+
+
+def commit_batch(
+    connection: Connection, writes: Sequence[Write]
+) -> list[Stored | ConversationGone]:
+    """Store `writes` in the connection's transaction: each a Stored, or ConversationGone."""
+    existing = stored_client_ids(connection, (key for w in writes if (key := w.key) is not None))
+    fresh = [write for write in writes if write.key not in existing]
+    now = utcnow()
+    state = _advance(connection, fresh, now) if fresh else {}
+    results, created = outcomes(writes, existing, state, now)
+    rows = [
+        {
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "seq": message.seq,
+            "role": message.role,
+            "text": message.text,
+            "client_id": message.client_id,
+            "author_id": write.author_id,
+            "created_at": now,
+        }
+        for write, message in created
+    ]
     if rows:
         connection.execute(_INSERT_MESSAGES, rows)
     return results

@@ -14,9 +14,15 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from chatbot.chat.store_batch import ConversationGone, Stored, Write
+from chatbot.chat.store_batch import (
+    ConversationGone,
+    ConversationState,
+    Stored,
+    Write,
+    outcomes,
+)
 from chatbot.conversations.repository import MessageView
-from chatbot.storage.values import new_id, utcnow
+from chatbot.storage.values import utcnow
 
 _MESSAGE_COLUMNS = "id, seq, conversation_id, role, text, client_id, created_at"
 _INSERT = (
@@ -57,17 +63,17 @@ def _advance_sql(count: int, visitor: bool, operator: bool) -> str:
     )
 
 
-class _State:
-    __slots__ = ("chatbot_id", "first_visitor_now", "handed_off", "next_seq", "started", "status")
-
-    def __init__(self, row: Any, count: int) -> None:
-        _, last_seq, status, handed_off, chatbot_id, started, first_now = row
-        self.next_seq = last_seq - count + 1
-        self.status = str(status)
-        self.handed_off = bool(handed_off)
-        self.chatbot_id = str(chatbot_id)
-        self.started = _parse(started)
-        self.first_visitor_now = bool(first_now)
+def _state(row: Any, count: int) -> ConversationState:
+    """A conversation from its RETURNING row, `count` seqs reserved for this batch."""
+    _, last_seq, status, handed_off, chatbot_id, started, first_now = row
+    return ConversationState(
+        next_seq=last_seq - count + 1,
+        status=str(status),
+        handed_off=bool(handed_off),
+        chatbot_id=str(chatbot_id),
+        started_at=_parse(started),
+        first_visitor_now=bool(first_now),
+    )
 
 
 def _stored(
@@ -91,7 +97,9 @@ def _stored(
     return found
 
 
-def _advance(cursor: sqlite3.Cursor, writes: Sequence[Write], now: str) -> dict[str, _State]:
+def _advance(
+    cursor: sqlite3.Cursor, writes: Sequence[Write], now: str
+) -> dict[str, ConversationState]:
     """One UPDATE ... RETURNING per shape (seq count, visitor?, operator?), ids in order."""
     counts: dict[str, int] = {}
     visitor: set[str] = set()
@@ -106,7 +114,7 @@ def _advance(cursor: sqlite3.Cursor, writes: Sequence[Write], now: str) -> dict[
     for conversation_id in sorted(counts):
         shape = (counts[conversation_id], conversation_id in visitor, conversation_id in operator)
         shapes.setdefault(shape, []).append(conversation_id)
-    state: dict[str, _State] = {}
+    state: dict[str, ConversationState] = {}
     for (count, is_visitor, is_operator), ids in sorted(shapes.items()):
         parameters: list[object] = [count, now]
         if is_visitor:
@@ -117,7 +125,7 @@ def _advance(cursor: sqlite3.Cursor, writes: Sequence[Write], now: str) -> dict[
         parameters.append(now)
         sql = _advance_sql(len(ids), is_visitor, is_operator)
         for row in cursor.execute(sql, parameters).fetchall():
-            state[row[0]] = _State(row, count)
+            state[row[0]] = _state(row, count)
     return state
 
 
@@ -136,54 +144,20 @@ def commit_batch_sqlite(
         stamp = _stamp(now)
         fresh = [write for write in writes if write.key not in existing] if existing else writes
         state = _advance(cursor, fresh, stamp) if fresh else {}
-        results: list[Stored | ConversationGone] = []
-        rows: list[tuple[object, ...]] = []
-        for write in writes:
-            key = write.key
-            if key is not None and key in existing:
-                results.append(Stored(message=existing[key], created=False))
-                continue
-            conversation = state.get(write.conversation_id)
-            if conversation is None:
-                results.append(ConversationGone(write.conversation_id))
-                continue
-            message_id = new_id()
-            seq = conversation.next_seq
-            conversation.next_seq += 1
-            rows.append(
-                (
-                    message_id,
-                    write.conversation_id,
-                    seq,
-                    write.role,
-                    write.text,
-                    write.client_id,
-                    write.author_id,
-                    stamp,
-                )
+        results, created = outcomes(writes, existing, state, now)
+        rows = [
+            (
+                message.id,
+                message.conversation_id,
+                message.seq,
+                message.role,
+                message.text,
+                message.client_id,
+                write.author_id,
+                stamp,
             )
-            first_visitor = write.role == "visitor" and conversation.first_visitor_now
-            if first_visitor:
-                conversation.first_visitor_now = False
-            results.append(
-                Stored(
-                    message=MessageView(
-                        id=message_id,
-                        seq=seq,
-                        conversation_id=write.conversation_id,
-                        role=write.role,
-                        text=write.text,
-                        client_id=write.client_id,
-                        created_at=now,
-                    ),
-                    created=True,
-                    status=conversation.status,
-                    handed_off=conversation.handed_off,
-                    chatbot_id=conversation.chatbot_id,
-                    started_at=conversation.started,
-                    first_visitor_message=first_visitor,
-                )
-            )
+            for write, message in created
+        ]
         if rows:
             cursor.executemany(_INSERT, rows)
         connection.commit()
