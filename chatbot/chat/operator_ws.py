@@ -78,15 +78,7 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
     user = await _authenticate(request, ws, chat)
     if user is None:
         return ws
-    socket = OperatorSocket(
-        request,
-        ws,
-        queue_size=chat.settings.outbound_queue_size,
-        history=chat.history,
-        flusher=chat.flusher,
-        tenant_id=user.id,
-        on_message_sent=metrics_of(app).messages_out_total.inc,
-    )
+    socket = OperatorSocket(request, ws, chat.sockets, tenant_id=user.id)
     gauge = metrics_of(app).websockets_open.labels(kind="operator")
     gauge.inc()
     try:

@@ -15,10 +15,11 @@ from chatbot.chat.conversations import Status, change_status
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
 from chatbot.chat.protocol import conversation_frame, message_frame, status_frame
-from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, FrameFlusher
+from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, FrameFlusher, SocketShared
 from chatbot.chat.store import MessageStore, Stored
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView
+from chatbot.metrics import metrics_of
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,12 @@ class ChatService:
         )
         self.hub = RoomHub(app[keys.BROKER])
         self.history = ChatHistory(engine)
-        self.flusher = FrameFlusher()
+        self.sockets = SocketShared(
+            queue_size=settings.chat.outbound_queue_size,
+            history=self.history,
+            flusher=FrameFlusher(),
+            on_message_sent=metrics_of(app).messages_out_total.inc,
+        )
         self.bots = BotRunner(self)
         self.stopping = False
 

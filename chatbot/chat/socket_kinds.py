@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from chatbot.chat.history import ChatHistory
 from chatbot.chat.protocol import RESYNCED_FRAME, message_frame
-from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket, FrameFlusher
+from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket, SocketShared
 
 log = logging.getLogger(__name__)
 
@@ -33,28 +31,18 @@ class OperatorSocket(ChatSocket):
         self,
         request: web.Request,
         ws: web.WebSocketResponse,
+        shared: SocketShared,
         *,
-        queue_size: int,
-        history: ChatHistory,
-        flusher: FrameFlusher,
         tenant_id: str,
-        on_message_sent: Callable[[], object] | None = None,
     ) -> None:
-        super().__init__(
-            request,
-            ws,
-            queue_size=queue_size,
-            history=history,
-            flusher=flusher,
-            on_message_sent=on_message_sent,
-        )
+        super().__init__(request, ws, shared)
         self.tenant_id = tenant_id
 
     async def _resync(self, since: datetime | None) -> None:
         # Conversations this socket never heard of during the outage are found by time.
         start = self.since if since is None else max(self.since, since - timedelta(seconds=10))
         try:
-            missed = await self._history.tenant_messages_since(self.tenant_id, start)
+            missed = await self._shared.history.tenant_messages_since(self.tenant_id, start)
         except Exception as exc:
             log.warning("chat socket: operator resync failed (%s)", exc)
             return

@@ -57,6 +57,16 @@ class _Resync:
 _Item = bytes | Event | _Replay | _Resync
 
 
+@dataclass(frozen=True, slots=True)
+class SocketShared:
+    """What every chat socket of the process shares, built once by the chat service."""
+
+    queue_size: int  # frames a socket may have waiting before it is closed with 4008
+    history: ChatHistory
+    flusher: FrameFlusher
+    on_message_sent: Callable[[], object] | None = None
+
+
 class FrameFlusher:
     """Writes the frames every socket gathered in a turn of the event loop: one callback for all
     sockets per turn, and one write (one system call) per socket."""
@@ -94,12 +104,9 @@ class ChatSocket:
     __slots__ = (
         "_closer",
         "_corked",
-        "_flusher",
-        "_history",
-        "_on_message_sent",
         "_queue",
-        "_queue_size",
         "_sent",
+        "_shared",
         "_transport",
         "_writer",
         "since",
@@ -110,19 +117,12 @@ class ChatSocket:
         self,
         request: web.Request,
         ws: web.WebSocketResponse,
-        *,
-        queue_size: int,
-        history: ChatHistory,
-        flusher: FrameFlusher,
-        on_message_sent: Callable[[], object] | None = None,
+        shared: SocketShared,
     ) -> None:
         self.ws = ws
-        self._flusher = flusher
+        self._shared = shared
         self._transport = request.transport
-        self._on_message_sent = on_message_sent
-        self._history = history
         self._queue: deque[_Item] | None = None
-        self._queue_size = queue_size
         self._writer: asyncio.Task[None] | None = None
         self._corked: list[bytes] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -180,7 +180,7 @@ class ChatSocket:
         queue = self._queue
         if queue is None:
             queue = self._queue = deque()
-        elif len(queue) >= self._queue_size:
+        elif len(queue) >= self._shared.queue_size:
             log.info(
                 "chat socket: client stopped reading (%d frames queued): closing with 4008",
                 len(queue),
@@ -225,11 +225,11 @@ class ChatSocket:
             ):
                 return False
             self._corked = [text_frame_header(len(frame)), frame]
-            self._flusher.add(self)
+            self._shared.flusher.add(self)
         if conversation_id is not None and seq is not None:
             self.mark_sent(conversation_id, seq)
-            if self._on_message_sent is not None:
-                self._on_message_sent()
+            if self._shared.on_message_sent is not None:
+                self._shared.on_message_sent()
         return True
 
     def uncork(self) -> None:
@@ -264,8 +264,8 @@ class ChatSocket:
 
     async def _send_message(self, frame: bytes) -> None:
         await self.ws.send_frame(frame, WSMsgType.TEXT)
-        if self._on_message_sent is not None:
-            self._on_message_sent()
+        if self._shared.on_message_sent is not None:
+            self._shared.on_message_sent()
 
     async def _send_event(self, event: Event) -> None:
         conversation_id, seq = event.conversation_id, event.seq
@@ -285,7 +285,7 @@ class ChatSocket:
         """Send the stored messages after `after` (up to `upto`) that this socket missed."""
         while upto is None or after < upto:
             try:
-                page = await self._history.page(conversation_id, after, upto)
+                page = await self._shared.history.page(conversation_id, after, upto)
             except Exception as exc:
                 log.warning("chat socket: could not read missed messages (%s)", exc)
                 return
@@ -298,7 +298,7 @@ class ChatSocket:
 
     async def _replay(self, item: _Replay) -> None:
         try:
-            last = await self._history.last_seq(item.conversation_id)
+            last = await self._shared.history.last_seq(item.conversation_id)
         except Exception as exc:
             log.warning("chat socket: resume failed, database unavailable (%s)", exc)
             await self._send(
@@ -312,7 +312,7 @@ class ChatSocket:
         after = item.after
         while after < last:
             try:
-                page = await self._history.page(item.conversation_id, after, last)
+                page = await self._shared.history.page(item.conversation_id, after, last)
             except Exception as exc:
                 log.warning("chat socket: resume failed, database unavailable (%s)", exc)
                 self.on_replay_failed()

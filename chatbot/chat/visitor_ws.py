@@ -91,14 +91,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             "the chat is unavailable right now (database unreachable): retry in a moment"
         ) from None
     await ws.prepare(request)
-    socket = VisitorSocket(
-        request,
-        ws,
-        queue_size=chat.settings.outbound_queue_size,
-        history=chat.history,
-        flusher=chat.flusher,
-        on_message_sent=metrics_of(app).messages_out_total.inc,
-    )
+    socket = VisitorSocket(request, ws, chat.sockets)
     gauge = metrics_of(app).websockets_open.labels(kind="visitor")
     gauge.inc()
     try:
