@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
-from aiohttp import WSMsgType, WSServerHandshakeError
+from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 from chat_helpers import (
     create_chatbot,
     frame_of_type,
@@ -21,6 +23,21 @@ from chat_helpers import (
 from conftest import AppClient, ClientFactory
 
 AGENT = "/ws/chat/agent/"
+
+
+@asynccontextmanager
+async def operator_and_visitor(
+    client: AppClient,
+) -> AsyncIterator[tuple[ClientWebSocketResponse, ClientWebSocketResponse, str]]:
+    """A new tenant's operator socket (past `auth_ok`) and a visitor of their chatbot (no
+    greeting), with the visitor's conversation id."""
+    tenant = await register(client)
+    chatbot = await create_chatbot(client, tenant, greeting="")
+    async with client.ws_connect(AGENT, headers=tenant.headers) as agent:
+        await next_frame(agent)
+        async with client.ws_connect(visitor_path(chatbot["slug"])) as visitor:
+            conversation_id = (await next_frame(visitor))["conversation_id"]
+            yield agent, visitor, conversation_id
 
 
 async def test_a_bearer_header_authenticates_and_auth_ok_names_the_user(
@@ -234,33 +251,23 @@ async def test_takeover_silences_the_bot_until_release(client: AppClient) -> Non
 async def test_takeover_of_a_conversation_already_taken_answers_its_state(
     client: AppClient,
 ) -> None:
-    tenant = await register(client)
-    chatbot = await create_chatbot(client, tenant, greeting="")
-    async with client.ws_connect(AGENT, headers=tenant.headers) as agent:
-        await next_frame(agent)
-        async with client.ws_connect(visitor_path(chatbot["slug"])) as visitor:
-            conversation_id = (await next_frame(visitor))["conversation_id"]
-            await agent.send_json({"type": "takeover", "conversation_id": conversation_id})
-            await frame_of_type(agent, "conversation")
-            await agent.send_json({"type": "takeover", "conversation_id": conversation_id})
-            again = await frame_of_type(agent, "conversation")
-            await frame_of_type(visitor, "status")
-            await no_frame_within(visitor, 0.3)
+    async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await agent.send_json({"type": "takeover", "conversation_id": conversation_id})
+        await frame_of_type(agent, "conversation")
+        await agent.send_json({"type": "takeover", "conversation_id": conversation_id})
+        again = await frame_of_type(agent, "conversation")
+        await frame_of_type(visitor, "status")
+        await no_frame_within(visitor, 0.3)
 
     assert again["conversation"]["status"] == "human"
 
 
 async def test_typing_goes_both_ways(client: AppClient) -> None:
-    tenant = await register(client)
-    chatbot = await create_chatbot(client, tenant, greeting="")
-    async with client.ws_connect(AGENT, headers=tenant.headers) as agent:
-        await next_frame(agent)
-        async with client.ws_connect(visitor_path(chatbot["slug"])) as visitor:
-            conversation_id = (await next_frame(visitor))["conversation_id"]
-            await visitor.send_json({"type": "typing"})
-            from_visitor = await frame_of_type(agent, "typing")
-            await agent.send_json({"type": "typing", "conversation_id": conversation_id})
-            from_operator = await frame_of_type(visitor, "typing")
+    async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await visitor.send_json({"type": "typing"})
+        from_visitor = await frame_of_type(agent, "typing")
+        await agent.send_json({"type": "typing", "conversation_id": conversation_id})
+        from_operator = await frame_of_type(visitor, "typing")
 
     assert from_visitor == {
         "type": "typing",
@@ -271,20 +278,15 @@ async def test_typing_goes_both_ways(client: AppClient) -> None:
 
 
 async def test_handoff_asks_for_a_person_and_the_bot_stays_silent(client: AppClient) -> None:
-    tenant = await register(client)
-    chatbot = await create_chatbot(client, tenant, greeting="")
-    async with client.ws_connect(AGENT, headers=tenant.headers) as agent:
-        await next_frame(agent)
-        async with client.ws_connect(visitor_path(chatbot["slug"])) as visitor:
-            conversation_id = (await next_frame(visitor))["conversation_id"]
-            await visitor.send_json({"type": "handoff"})
-            status = await next_frame(visitor)
-            event = await frame_of_type(agent, "conversation")
-            await send_message(visitor, "hello?", "q1")
-            await message_frame(visitor, "visitor")
-            await no_frame_within(visitor, 0.4)
-            await visitor.send_json({"type": "handoff"})
-            repeated = await next_frame(visitor)
+    async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await visitor.send_json({"type": "handoff"})
+        status = await next_frame(visitor)
+        event = await frame_of_type(agent, "conversation")
+        await send_message(visitor, "hello?", "q1")
+        await message_frame(visitor, "visitor")
+        await no_frame_within(visitor, 0.4)
+        await visitor.send_json({"type": "handoff"})
+        repeated = await next_frame(visitor)
 
     assert status == {
         "type": "status",
@@ -299,17 +301,12 @@ async def test_handoff_asks_for_a_person_and_the_bot_stays_silent(client: AppCli
 async def test_closing_a_conversation_and_a_new_visitor_message_reopens_it(
     client: AppClient,
 ) -> None:
-    tenant = await register(client)
-    chatbot = await create_chatbot(client, tenant, greeting="")
-    async with client.ws_connect(AGENT, headers=tenant.headers) as agent:
-        await next_frame(agent)
-        async with client.ws_connect(visitor_path(chatbot["slug"])) as visitor:
-            conversation_id = (await next_frame(visitor))["conversation_id"]
-            await agent.send_json({"type": "close", "conversation_id": conversation_id})
-            closed = await frame_of_type(visitor, "status")
-            await send_message(visitor, "one more thing")
-            reopened = await frame_of_type(visitor, "status")
-            answer = await message_frame(visitor, "bot")
+    async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await agent.send_json({"type": "close", "conversation_id": conversation_id})
+        closed = await frame_of_type(visitor, "status")
+        await send_message(visitor, "one more thing")
+        reopened = await frame_of_type(visitor, "status")
+        answer = await message_frame(visitor, "bot")
 
     assert closed["status"] == "closed"
     assert reopened["status"] == "bot"
