@@ -36,6 +36,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -77,6 +78,24 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
     raise SystemExit(f"server not ready within {timeout}s: {url}")
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux)."""
+    tree = [pid]
+    for parent in tree:
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with suppress(FileNotFoundError):  # a thread or process that ended meanwhile
+                tree.extend(int(child) for child in task.read_text().split())
+    return tree
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # it exited meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     """A server subprocess on a free port, with more file descriptors than the default."""
 
@@ -101,9 +120,9 @@ class Server:
         return f"ws://127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the server has used so far (all its threads)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time the server has used so far: all its threads, and its child
+        processes (the SQLite writer) while they run."""
+        return sum(_process_cpu_seconds(pid) for pid in _process_tree(self.process.pid))
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

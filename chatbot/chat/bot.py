@@ -27,7 +27,7 @@ from chatbot.chat.protocol import bot_token_frame, typing_frame
 from chatbot.chat.store import StoreUnavailable, Write
 from chatbot.chatbots.lookup import chatbot_by_id
 from chatbot.chatbots.repository import ChatbotRecord
-from chatbot.conversations.repository import MessageView
+from chatbot.conversations.message import MessageView
 from chatbot.knowledge.index import knowledge_index
 from chatbot.metrics import metrics_of
 

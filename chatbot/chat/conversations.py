@@ -14,12 +14,8 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatbot.conversations.repository import (
-    ConversationView,
-    MessageView,
-    conversation_by_id,
-    message_view,
-)
+from chatbot.conversations.message import MessageView
+from chatbot.conversations.repository import ConversationView, conversation_by_id, message_view
 from chatbot.storage.schema import conversations, messages
 from chatbot.storage.values import new_id, utcnow
 

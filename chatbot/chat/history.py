@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatbot.conversations.repository import MessageView, message_view, messages_after
+from chatbot.conversations.message import MessageView
+from chatbot.conversations.repository import message_view, messages_after
 from chatbot.storage.schema import chatbots, conversations, messages
 
 PAGE_SIZE = 500

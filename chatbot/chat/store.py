@@ -5,36 +5,38 @@ Per conversation, seqs come from `conversations.last_seq`, incremented by an UPD
 in the batch's transaction, so that two instances writing to one conversation never collide.
 A repeated `(conversation_id, client_id)` stores nothing and answers with the stored message.
 
-Writes wait in one bounded inbox. The writer takes everything waiting (up to `batch_max`),
-commits it in one transaction, and settles the writes on the event loop, once per batch:
+Writes wait in one bounded inbox (at most `queue_size` writes accepted and not yet answered).
 
-- SQLite: a thread of its own runs the transaction on the raw `sqlite3` driver and takes the next
-  batch as soon as a commit ends, without waiting for the event loop (which is busy sending the
-  previous batch's answers): the database and the loop work side by side.
-- PostgreSQL: a task on the event loop, through SQLAlchemy Core on asyncpg.
+- SQLite: the writer is a process of its own (`chat.sqlite_writer`). Once per event-loop turn,
+  everything in the inbox is sent to it in one frame; it commits what has arrived in batches of
+  up to `batch_max`, one after another, and answers each batch in one frame, settled on the loop.
+  If it dies, the writes it had not answered are refused (their senders send them again with
+  the same client_ids) and a new one is started.
+- PostgreSQL: a task on the event loop takes up to `batch_max` writes from the inbox and commits
+  them through SQLAlchemy Core on asyncpg.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import threading
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, cast
 
-from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatbot.chat.store_batch import ConversationGone, Stored, Write, commit_batch
-from chatbot.chat.store_sqlite import commit_batch_sqlite
-from chatbot.storage.engine import _set_sqlite_pragmas
+import chatbot
+from chatbot.chat import sqlite_writer
+from chatbot.chat.store_batch import commit_batch
+from chatbot.chat.writes import BatchPlan, ConversationGone, Stored, StoreUnavailable, Write
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,8 @@ __all__ = ["ConversationGone", "MessageStore", "StoreUnavailable", "Stored", "Wr
 Outcome = Stored | BaseException
 Committed = list[Stored | ConversationGone]
 
-# Prepared statements kept by the writer's connection (the driver's default is 128).
-_CACHED_STATEMENTS = 2048
-# Seconds between two checkpoints of the SQLite WAL, run beside the writer rather than in a commit.
-_CHECKPOINT_INTERVAL = 0.5
-
-
-class StoreUnavailable(Exception):
-    """The message could not be stored (database down or shutting down); send it again later."""
+# A writer process that dies sooner than this after its start waits this long before the next.
+_RESTART_BACKOFF = 1.0
 
 
 @dataclass(slots=True)
@@ -59,6 +55,10 @@ class StoreStats:
 
     batches: int = 0
     writes: int = 0
+
+    def committed(self, writes: int) -> None:
+        self.batches += 1
+        self.writes += writes
 
 
 @dataclass(slots=True)
@@ -74,48 +74,7 @@ def _is_outage(exc: BaseException) -> bool:
     """A lost or unreachable database, as opposed to a problem with one batch's content."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(
-        exc,
-        OperationalError | InterfaceError | OSError | TimeoutError | sqlite3.OperationalError,
-    )
-
-
-@dataclass(slots=True)
-class _Plan:
-    """A batch split into the writes to commit and the repeats of a client_id within it."""
-
-    unique: list[_Pending]
-    repeats: list[tuple[_Pending, _Pending]]  # (repeat, the earlier write it repeats)
-
-    @classmethod
-    def of(cls, batch: Sequence[_Pending]) -> _Plan:
-        first: dict[tuple[str, str], _Pending] = {}
-        plan = cls([], [])
-        for pending in batch:
-            key = pending.write.key
-            if key is not None:
-                earlier = first.get(key)
-                if earlier is not None:
-                    plan.repeats.append((pending, earlier))
-                    continue
-                first[key] = pending
-            plan.unique.append(pending)
-        return plan
-
-    @property
-    def writes(self) -> list[Write]:
-        return [pending.write for pending in self.unique]
-
-    def settled(self, results: Sequence[Outcome]) -> Settled:
-        """Each write with its outcome; a repeat gets its original's message, `created` False."""
-        settled = list(zip(self.unique, results, strict=True))
-        if self.repeats:
-            outcome = {id(pending): result for pending, result in settled}
-            for pending, earlier in self.repeats:
-                first = outcome[id(earlier)]
-                again = replace(first, created=False) if isinstance(first, Stored) else first
-                settled.append((pending, again))
-        return settled
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 def _failed(batch: Sequence[_Pending], reason: str) -> Settled:
@@ -132,12 +91,12 @@ def _unstored(batch: Sequence[_Pending], exc: Exception) -> Settled:
 
 
 class _Writer(Protocol):
-    """Takes batches from the store's inbox, commits them, and settles them on the loop."""
+    """Takes writes from the store's inbox, commits them in batches, and settles them."""
 
     @property
     def running(self) -> bool: ...
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None: ...
+    async def start(self) -> None: ...
 
     def wake(self) -> None: ...
 
@@ -150,7 +109,7 @@ class MessageStore:
     def __init__(
         self, engine: AsyncEngine, *, batch_max: int, queue_size: int, timeout: float = 10.0
     ) -> None:
-        self._batch_max = batch_max
+        self.batch_max = batch_max
         self._inbox: deque[_Pending] = deque()
         # Accepted and not yet settled; at `queue_size`, senders wait for room.
         self._unsettled = 0
@@ -159,7 +118,7 @@ class MessageStore:
         self._closing = False
         self.stats = StoreStats()
         self._writer: _Writer = (
-            _SqliteWriter(engine, self)
+            _SqliteProcessWriter(engine, self)
             if engine.dialect.name == "sqlite"
             else _AsyncWriter(engine, self, timeout)
         )
@@ -169,14 +128,13 @@ class MessageStore:
         return self._writer.running
 
     async def start(self) -> None:
-        self._writer.start(asyncio.get_running_loop())
+        await self._writer.start()
 
     async def close(self, drain_timeout: float = 5.0) -> None:
         """Commit what is waiting (within `drain_timeout`), then stop the writer."""
         self._closing = True
         await self._writer.stop(drain_timeout)
-        left = list(self._inbox)
-        self._inbox.clear()
+        left = self.take(len(self._inbox))
         if left:
             log.warning("chat store: %d writes not committed at shutdown", len(left))
             self.settle(_failed(left, "the server is shutting down"))
@@ -194,20 +152,13 @@ class MessageStore:
         self._writer.wake()
         return await future
 
-    def take_batch(self) -> list[_Pending]:
-        """Up to `batch_max` waiting writes, oldest first (called by the writer, any thread)."""
+    def take(self, limit: int) -> list[_Pending]:
+        """Up to `limit` waiting writes, oldest first."""
         inbox = self._inbox
-        batch: list[_Pending] = []
-        with suppress(IndexError):  # another taker (close) may empty the inbox meanwhile
-            while inbox and len(batch) < self._batch_max:
-                batch.append(inbox.popleft())
-        if batch:
-            self.stats.batches += 1
-            self.stats.writes += len(batch)
-        return batch
+        return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
 
     def settle(self, settled: Settled) -> None:
-        """Answer each write's sender (on the event loop)."""
+        """Answer each write's sender."""
         self._unsettled -= len(settled)
         if not self._room.is_set():
             self._room.set()
@@ -221,134 +172,190 @@ class MessageStore:
                 future.set_result(outcome)
 
 
-def _set_writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # A checkpoint copies the WAL back with an fsync; done by a commit (every 1000 pages, a few
-    # batches) it stalls every message of the batch. Checkpoints run in their own thread
-    # instead; this automatic one (~80 MiB of WAL) is only a safety net should they stall.
-    dbapi_connection.execute("PRAGMA wal_autocheckpoint=20000")
-    # The per-conversation index pages a batch touches stay in memory; reads need no syscall.
-    dbapi_connection.execute("PRAGMA cache_size=-65536")
-    dbapi_connection.execute("PRAGMA mmap_size=268435456")
+def _package_path() -> str:
+    """PYTHONPATH for the writer process: this `chatbot` package first, then the server's."""
+    here = str(Path(chatbot.__file__).resolve().parent.parent)
+    inherited = os.environ.get("PYTHONPATH")
+    return here if not inherited else os.pathsep.join((here, inherited))
 
 
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _WriterProcess(asyncio.SubprocessProtocol):
+    """One writer process: its answers go to the writer; `done` resolves once it has exited."""
+
+    def __init__(self, writer: _SqliteProcessWriter) -> None:
+        self._writer = writer
+        self._reader = sqlite_writer.FrameReader()
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement these interfaces without subclassing asyncio's.
+        self.transport = cast(asyncio.SubprocessTransport, transport)
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        for answer in self._reader.feed(data):
+            self._writer.answered(*answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The process has exited and its pipes are closed: every answer it sent has arrived.
+        if self.transport is not None:
+            self.transport.close()
+        if not self.done.done():
+            self.done.set_result(None)
+        self._writer.exited(self)
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        stdin = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
+        stdin.write(data)
+
+    def close_input(self) -> None:
+        if self.transport is not None and (stdin := self.transport.get_pipe_transport(0)):
+            stdin.close()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.transport is None else self.transport.get_returncode()
 
 
-class _SqliteWriter:
-    """A thread that commits batch after batch on the raw driver while writes are waiting.
-
-    The event loop only appends to the inbox, wakes the thread, and settles finished batches
-    (one callback per batch). SQLite's own locking (busy_timeout) bounds how long a commit waits
-    for another process.
-    """
+class _SqliteProcessWriter:
+    """Sends the inbox to the writer process once per loop turn and settles its answers."""
 
     def __init__(self, engine: AsyncEngine, store: MessageStore) -> None:
-        url = engine.url.set(drivername="sqlite")
+        database = engine.url.database
+        if not database or database == ":memory:":
+            raise ValueError("the chat store needs an SQLite file, not an in-memory database")
+        self._database = str(Path(database).expanduser().resolve())
         self._store = store
-        # Batch sizes vary, and each size is its own statement: keep them all prepared.
-        self._engine = create_engine(
-            url, pool_size=1, connect_args={"cached_statements": _CACHED_STATEMENTS}
-        )
-        event.listen(self._engine, "connect", _set_sqlite_pragmas)
-        event.listen(self._engine, "connect", _set_writer_pragmas)
-        self._checkpointer = create_engine(url, pool_size=1)
-        event.listen(self._checkpointer, "connect", _set_sqlite_pragmas)
-        self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix="chat-checkpoint")
-        self._checkpoint: Future[None] | None = None
-        self._checkpoint_at = 0.0
-        self._wakeup = threading.Event()
+        self._process: _WriterProcess | None = None
+        self._sent: deque[_Pending] = deque()  # sent to the process, not answered, oldest first
+        self._flush_scheduled = False
+        # A frame was sent since the last answer. The process commits one batch while the next
+        # frame waits in its pipe; the writes that arrive meanwhile go in the frame after,
+        # sent on its next answer: about one frame (one system call each way) per transaction.
+        self._ahead = False
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Future[None] | None = None
+        self._started_at = 0.0
+        self._restart: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._process is not None and not self._stopping
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._stopped = loop.create_future()
-        self._thread = threading.Thread(target=self._run, name="chat-store", daemon=True)
-        self._thread.start()
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        process = _WriterProcess(self)
+        self._started_at = time.monotonic()
+        await loop.subprocess_exec(
+            lambda: process,
+            sys.executable,
+            "-m",
+            "chatbot.chat.sqlite_writer",
+            self._database,
+            str(self._store.batch_max),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,  # its rare messages (a failed checkpoint, a crash) join the server's
+            env={**os.environ, "PYTHONPATH": _package_path()},
+        )
+        self._process = process
+        self._ahead = False
+        self.wake()  # writes that arrived while no process was running
 
     def wake(self) -> None:
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self, *, now: bool = False) -> None:
+        self._flush_scheduled = False
+        process = self._process
+        if process is None:
+            return  # none running: what waits is sent to the next one
+        if self._ahead and not now:
+            return  # the process has its next frame already: more waits for its next answer
+        writes = self._store.take(sys.maxsize)
+        if writes:
+            self._sent.extend(writes)
+            self._ahead = True
+            process.send(sqlite_writer.encode_writes([pending.write for pending in writes]))
+
+    def answered(self, outcomes: list[sqlite_writer.Encoded], failure: Any) -> None:
+        """One transaction's answers, for the oldest writes sent."""
+        sent = self._sent
+        batch = [sent.popleft() for _ in range(len(outcomes))]
+        self._ahead = False
+        self.wake()
+        if failure is not None:
+            kind, detail = failure
+            if kind == sqlite_writer.UNAVAILABLE:
+                log.warning(
+                    "chat store: database unavailable (%s): %d writes refused", detail, len(batch)
+                )
+            else:
+                log.error("chat store: a batch of %d failed:\n%s", len(batch), detail)
+        self._store.stats.committed(len(batch))
+        self._store.settle(
+            [
+                (pending, sqlite_writer.decode_outcome(encoded, pending.write))
+                for pending, encoded in zip(batch, outcomes, strict=True)
+            ]
+        )
+
+    def exited(self, process: _WriterProcess) -> None:
+        if process is not self._process:
+            return
+        self._process = None
+        lost = list(self._sent)
+        self._sent.clear()
+        if lost:
+            # Perhaps committed, perhaps not: the senders send again with the same client_ids.
+            self._store.settle(_failed(lost, "the database is unavailable"))
+        if self._stopping:
+            return
+        log.error(
+            "chat store: the SQLite writer process exited with status %s; %d unanswered writes"
+            " refused; starting a new one",
+            process.returncode,
+            len(lost),
+        )
+        self._restart = asyncio.get_running_loop().create_task(self._start_again())
+
+    async def _start_again(self) -> None:
+        if time.monotonic() - self._started_at < _RESTART_BACKOFF:
+            await asyncio.sleep(_RESTART_BACKOFF)
+        if self._stopping:
+            return
+        try:
+            await self.start()
+        except OSError as exc:
+            log.error("chat store: cannot start the SQLite writer process: %s", exc)
+            self._restart = asyncio.get_running_loop().create_task(self._start_again())
 
     async def stop(self, timeout: float) -> None:
+        """Send what waits, close the process's input, and wait until it has answered all."""
+        self._flush(now=True)
         self._stopping = True
-        self._wakeup.set()
-        if self._stopped is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._stopped), timeout)
-            except TimeoutError:
-                log.warning("chat store: the writer did not finish within %.0f s", timeout)
-        self._checkpoints.shutdown(wait=False, cancel_futures=True)
-        self._checkpointer.dispose()
-        self._engine.dispose()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                self._wakeup.wait()
-                self._wakeup.clear()
-                while batch := self._store.take_batch():
-                    self._call_soon(self._store.settle, self._commit(batch))
-                    self._maybe_checkpoint()
-                if self._stopping:
-                    return
-        finally:
-            if self._stopped is not None:
-                self._call_soon(_set_done, self._stopped)
-
-    def _call_soon(self, callback: Any, *args: Any) -> None:
-        assert self._loop is not None
-        with suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
-            self._loop.call_soon_threadsafe(callback, *args)
-
-    def _commit(self, batch: list[_Pending]) -> Settled:
-        # No retry one by one, unlike PostgreSQL: the write lock is taken before the duplicate
-        # check (BEGIN IMMEDIATE), so no other writer can race this batch on a client_id.
-        plan = _Plan.of(batch)
-        try:
-            return plan.settled(self._transaction(plan.writes))
-        except Exception as exc:
-            return _unstored(batch, exc)
-
-    def _transaction(self, writes: Sequence[Write]) -> Committed:
-        connection = self._engine.raw_connection()
-        try:
-            driver = connection.driver_connection
-            assert isinstance(driver, sqlite3.Connection)
-            return commit_batch_sqlite(driver, writes)
-        finally:
-            connection.close()
-
-    def _maybe_checkpoint(self) -> None:
-        now = time.monotonic()
-        if now - self._checkpoint_at < _CHECKPOINT_INTERVAL:
+        if self._restart is not None:
+            self._restart.cancel()
+        process = self._process
+        if process is None:
             return
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return
-        self._checkpoint_at = now
-        with suppress(RuntimeError):  # shutting down
-            self._checkpoint = self._checkpoints.submit(self._checkpoint_wal)
-
-    def _checkpoint_wal(self) -> None:
-        # PASSIVE: copies what no reader still needs, without taking the writer's lock.
+        process.close_input()
         try:
-            connection = self._checkpointer.raw_connection()
-            try:
-                driver = connection.driver_connection
-                assert isinstance(driver, sqlite3.Connection)
-                driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                connection.close()
-        except Exception as exc:
-            log.warning("chat store: WAL checkpoint failed (%s)", exc)
+            await asyncio.wait_for(asyncio.shield(process.done), timeout)
+        except TimeoutError:
+            log.warning("chat store: the writer did not finish within %.0f s", timeout)
+            if process.transport is not None:
+                with suppress(ProcessLookupError):
+                    process.transport.kill()
+            await process.done
+        self._process = None
+        lost = list(self._sent)
+        self._sent.clear()
+        if lost:
+            self._store.settle(_failed(lost, "the server is shutting down"))
 
 
 class _AsyncWriter:
@@ -366,8 +373,8 @@ class _AsyncWriter:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._task = loop.create_task(self._run(), name="chat-message-writer")
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="chat-message-writer")
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -389,26 +396,28 @@ class _AsyncWriter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while batch := self._store.take_batch():
+            while batch := self._store.take(self._store.batch_max):
                 settled = await self._commit(batch)
+                self._store.stats.committed(len(batch))
                 self._store.settle(settled)
             if self._stopping:
                 return
 
     async def _commit(self, batch: list[_Pending]) -> Settled:
-        plan = _Plan.of(batch)
+        plan = BatchPlan.of([pending.write for pending in batch])
         try:
             async with asyncio.timeout(self._timeout):
                 try:
-                    return plan.settled(await self._transaction(plan.writes))
+                    results: Sequence[Outcome] = await self._transaction(plan.unique)
                 except Exception as exc:
                     if _is_outage(exc):
                         raise
                     # A race on client_id with another instance, or one bad row: isolate it.
                     log.info("chat store: batch of %d failed (%s); one by one", len(batch), exc)
-                    return plan.settled([await self._commit_one(write) for write in plan.writes])
+                    results = [await self._commit_one(write) for write in plan.unique]
         except Exception as exc:
             return _unstored(batch, exc)
+        return list(zip(batch, plan.arrange(results), strict=True))
 
     async def _commit_one(self, write: Write) -> Outcome:
         for attempt in range(2):

@@ -1,7 +1,7 @@
 """One group-commit transaction as plain synchronous Core.
 
 PostgreSQL runs it through `run_sync`; SQLite runs `store_sqlite.commit_batch_sqlite`, the same
-transaction on the raw driver in the store's thread (these types are shared by both).
+transaction on the raw driver in the writer process (`chat.writes` holds what both share).
 Statements are built once; lists are expanding or cached per size, so that SQLAlchemy compiles
 each form once.
 """
@@ -9,11 +9,10 @@ each form once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -29,44 +28,11 @@ from sqlalchemy import (
     update,
 )
 
-from chatbot.conversations.repository import MessageView, message_view
+from chatbot.chat.writes import ConversationGone, ConversationState, Stored, Write, outcomes
+from chatbot.conversations.message import MessageView
+from chatbot.conversations.repository import message_view
 from chatbot.storage.schema import conversations, messages
-from chatbot.storage.values import as_utc, new_id, utcnow
-
-Role = Literal["visitor", "bot", "operator"]
-
-
-class ConversationGone(Exception):
-    """The conversation no longer exists (its chatbot was deleted)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """A message to store."""
-
-    conversation_id: str
-    role: Role
-    text: str
-    client_id: str | None = None
-    author_id: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str] | None:
-        return None if self.client_id is None else (self.conversation_id, self.client_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A write's outcome, with the conversation as its transaction left it."""
-
-    message: MessageView
-    created: bool  # False: the client_id was stored before; `message` is that stored message
-    status: str = ""
-    handed_off: bool = False
-    chatbot_id: str = ""
-    started_at: datetime | None = None
-    first_visitor_message: bool = False  # this message made the conversation visible to operators
-
+from chatbot.storage.values import as_utc, utcnow
 
 _c = conversations.c
 _NOW = bindparam("now", type_=DateTime(timezone=True))
@@ -131,68 +97,6 @@ def _stored_client_ids_query(count: int) -> Select[Any]:
             )
         )
     )
-
-
-@dataclass(slots=True)
-class ConversationState:
-    """A conversation as the batch's UPDATE left it; `next_seq` advances as messages take seqs."""
-
-    next_seq: int
-    status: str
-    handed_off: bool
-    chatbot_id: str
-    started_at: datetime
-    first_visitor_now: bool  # the batch holds the conversation's first visitor message
-
-
-def outcomes(
-    writes: Sequence[Write],
-    existing: Mapping[tuple[str, str], MessageView],
-    state: Mapping[str, ConversationState],
-    now: datetime,
-) -> tuple[list[Stored | ConversationGone], list[tuple[Write, MessageView]]]:
-    """Each write's outcome, and the new messages to insert (both commit paths share this).
-
-    A write whose client_id is stored already answers with that message; a write to a
-    conversation the UPDATE did not find is ConversationGone; the others take the next seqs.
-    """
-    results: list[Stored | ConversationGone] = []
-    created: list[tuple[Write, MessageView]] = []
-    for write in writes:
-        key = write.key
-        if key is not None and key in existing:
-            results.append(Stored(message=existing[key], created=False))
-            continue
-        conversation = state.get(write.conversation_id)
-        if conversation is None:
-            results.append(ConversationGone(write.conversation_id))
-            continue
-        message = MessageView(
-            id=new_id(),
-            seq=conversation.next_seq,
-            conversation_id=write.conversation_id,
-            role=write.role,
-            text=write.text,
-            client_id=write.client_id,
-            created_at=now,
-        )
-        conversation.next_seq += 1
-        created.append((write, message))
-        first_visitor = write.role == "visitor" and conversation.first_visitor_now
-        if first_visitor:
-            conversation.first_visitor_now = False
-        results.append(
-            Stored(
-                message=message,
-                created=True,
-                status=conversation.status,
-                handed_off=conversation.handed_off,
-                chatbot_id=conversation.chatbot_id,
-                started_at=conversation.started_at,
-                first_visitor_message=first_visitor,
-            )
-        )
-    return results, created
 
 
 def stored_client_ids(

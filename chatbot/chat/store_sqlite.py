@@ -1,8 +1,8 @@
-"""One group-commit transaction on SQLite with the raw `sqlite3` driver, in the store's thread.
+"""One group-commit transaction on SQLite with the raw `sqlite3` driver, in the writer process.
 
 Same semantics as `store_batch.commit_batch` (which PostgreSQL runs), without SQLAlchemy's
-per-statement compile, bind and result processing: that Python work held the GIL the event loop
-needs and made the writer thread the bottleneck. SQL strings are built once per shape; values
+per-statement compile, bind and result processing (and without importing SQLAlchemy at all, so
+that the writer process starts quickly). SQL strings are built once per shape; values
 are stored in the formats SQLAlchemy's SQLite dialect uses, so both paths read each other's rows.
 """
 
@@ -14,14 +14,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from chatbot.chat.store_batch import (
-    ConversationGone,
-    ConversationState,
-    Stored,
-    Write,
-    outcomes,
-)
-from chatbot.conversations.repository import MessageView
+from chatbot.chat.writes import ConversationGone, ConversationState, Stored, Write, outcomes
+from chatbot.conversations.message import MessageView
 from chatbot.storage.values import utcnow
 
 _MESSAGE_COLUMNS = "id, seq, conversation_id, role, text, client_id, created_at"

@@ -46,7 +46,7 @@ from chatbot.chat.store import ConversationGone, StoreUnavailable, Write
 from chatbot.chatbots.lookup import chatbot_by_slug
 from chatbot.chatbots.origins import origin_allowed
 from chatbot.chatbots.repository import ChatbotRecord
-from chatbot.conversations.repository import MessageView
+from chatbot.conversations.message import MessageView
 from chatbot.errors import Forbidden, NotFound, ServiceUnavailable
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of

@@ -9,32 +9,9 @@ from typing import Any
 from sqlalchemy import Row, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatbot.conversations.message import MessageView
 from chatbot.storage.schema import chatbots, conversations, messages
 from chatbot.storage.values import as_utc, iso
-
-
-@dataclass(frozen=True, slots=True)
-class MessageView:
-    """A stored message, shown the contract's way by `as_json`."""
-
-    id: str
-    seq: int
-    conversation_id: str
-    role: str
-    text: str
-    client_id: str | None
-    created_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "conversation_id": self.conversation_id,
-            "role": self.role,
-            "text": self.text,
-            "client_id": self.client_id,
-            "created_at": iso(self.created_at),
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatbot.conversations.repository import MessageView, messages_after
+from chatbot.conversations.message import MessageView
+from chatbot.conversations.repository import messages_after
 from chatbot.storage.schema import chatbots, conversations, messages
 from chatbot.storage.values import as_utc, iso
 

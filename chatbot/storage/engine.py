@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from chatbot.storage.sqlite import apply_pragmas
+
 
 def is_sqlite(database_url: str) -> bool:
     return database_url.startswith("sqlite")
@@ -25,14 +27,7 @@ def driver_url(database_url: str) -> str:
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers proceed while the writer commits; busy_timeout queues writers of other
-    # processes instead of failing with "database is locked".
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+    apply_pragmas(dbapi_connection)
 
 
 def create_engine(database_url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:

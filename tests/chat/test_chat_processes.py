@@ -99,10 +99,40 @@ async def stored(database_url: str) -> dict[str, list[tuple[int, str | None]]]:
         await engine.dispose()
 
 
+def sqlite_writers(server: ServerProcess) -> list[int]:
+    """The server's SQLite writer processes (none on PostgreSQL)."""
+    assert server.process is not None
+    children = [
+        int(pid)
+        for task in Path(f"/proc/{server.process.pid}/task").glob("*/children")
+        for pid in task.read_text().split()
+    ]
+    return [
+        pid
+        for pid in children
+        if b"chatbot.chat.sqlite_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def running_process(pid: int) -> bool:
+    """Whether `pid` runs (an exited process that nobody reaped yet does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def ended(pid: int, within: float) -> bool:
+    async with asyncio.timeout(within):
+        while running_process(pid):
+            await asyncio.sleep(0.05)
+    return True
+
+
 async def test_after_a_kill_every_acknowledged_message_is_stored_and_resume_fills_the_gap(
-    postgres_url: str, tmp_path: Path, servers: list[ServerProcess]
+    database_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
-    env = server_env(postgres_url)
+    env = server_env(database_url)
     async with running(servers, env, tmp_path / "first.log") as server:
         port, base = server.port, server.base_url
         async with aiohttp.ClientSession() as http:
@@ -114,11 +144,16 @@ async def test_after_a_kill_every_acknowledged_message_is_stored_and_resume_fill
             async with asyncio.timeout(30):
                 while sum(len(v.acked) for v in visitors) < 100:
                     await asyncio.sleep(0.01)
+            writers = sqlite_writers(server)
             server.signal(signal.SIGKILL)
             server.wait()
             await asyncio.wait_for(asyncio.gather(*chats), 15)
+            # Its SQLite writer answers what it had received, then ends by itself: no orphan.
+            assert len(writers) == (1 if database_url.startswith("sqlite") else 0)
+            for writer in writers:
+                assert await ended(writer, within=10)
 
-    in_database = await stored(postgres_url)
+    in_database = await stored(database_url)
     by_client_id = {
         client_id for rows in in_database.values() for _, client_id in rows if client_id
     }

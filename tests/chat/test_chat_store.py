@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 from chat_helpers import insert_chatbot, migrated_engine, new_conversation
@@ -320,8 +323,9 @@ async def _stored_while_the_loop_is_blocked(
                 for i in range(writes)
             ]
             await asyncio.sleep(0)  # each append ran until it waits (for its commit, or room)
+            await asyncio.sleep(0)  # the accepted ones went to the writer process in one frame
 
-            time.sleep(1.0)  # the loop is blocked: only the writer thread can make progress
+            time.sleep(1.0)  # the loop is blocked: only the writer process can make progress
             path = sqlite_url.removeprefix("sqlite:///")
             with closing(sqlite3.connect(path)) as database:
                 (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
@@ -335,7 +339,7 @@ async def _stored_while_the_loop_is_blocked(
 async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_is_busy(
     sqlite_url: str,
 ) -> None:
-    """The writer thread takes the next batch itself: a busy loop does not hold the database."""
+    """The writer process takes the next batch itself: a busy loop does not hold the database."""
     stored, store, seqs = await _stored_while_the_loop_is_blocked(
         sqlite_url, writes=20, batch_max=4, queue_size=64
     )
@@ -354,3 +358,87 @@ async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
 
     assert stored == 4  # only the four accepted writes reached the writer
     assert seqs == list(range(1, 11))
+
+
+def writer_processes() -> list[int]:
+    """The SQLite writer processes this test process started."""
+    children = [
+        int(pid)
+        for task in Path(f"/proc/{os.getpid()}/task").glob("*/children")
+        for pid in task.read_text().split()
+    ]
+    return [
+        pid
+        for pid in children
+        if b"chatbot.chat.sqlite_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    async with migrated_engine(sqlite_url) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_engine: AsyncEngine) -> AsyncIterator[MessageStore]:
+    store = MessageStore(sqlite_engine, batch_max=8, queue_size=64)
+    await store.start()
+    yield store
+    await store.close()
+
+
+async def test_a_writer_process_that_dies_is_replaced_and_its_unanswered_writes_refused(
+    sqlite_engine: AsyncEngine, sqlite_store: MessageStore
+) -> None:
+    conversation_id = await new_conversation(
+        sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
+    )
+    await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    (writer,) = writer_processes()
+
+    os.kill(writer, signal.SIGSTOP)  # it receives the next write but cannot answer
+    unanswered = asyncio.create_task(
+        sqlite_store.append(Write(conversation_id, "visitor", "x", "c1"))
+    )
+    await asyncio.sleep(0.2)
+    os.kill(writer, signal.SIGKILL)
+
+    with pytest.raises(StoreUnavailable):
+        await unanswered
+    again = await asyncio.wait_for(
+        sqlite_store.append(Write(conversation_id, "visitor", "x", "c1")), 10
+    )
+    after = await sqlite_store.append(Write(conversation_id, "visitor", "after", "c2"))
+
+    assert writer_processes() not in ([], [writer])
+    assert (again.created, again.message.seq, after.message.seq) == (True, 2, 3)
+    assert await stored_rows(sqlite_engine, conversation_id) == [(1, "c0"), (2, "c1"), (3, "c2")]
+
+
+async def test_the_writer_process_ignores_the_interrupt_a_terminal_sends_to_the_group(
+    sqlite_engine: AsyncEngine, sqlite_store: MessageStore
+) -> None:
+    conversation_id = await new_conversation(
+        sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
+    )
+    await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    (writer,) = writer_processes()
+
+    os.kill(writer, signal.SIGINT)
+    os.kill(writer, signal.SIGTERM)
+    stored = await sqlite_store.append(Write(conversation_id, "visitor", "after", "c1"))
+
+    assert writer_processes() == [writer]
+    assert stored.message.seq == 2
+
+
+async def test_closing_the_store_ends_its_writer_process(sqlite_engine: AsyncEngine) -> None:
+    store = MessageStore(sqlite_engine, batch_max=8, queue_size=64)
+    await store.start()
+    (writer,) = writer_processes()
+
+    await store.close()
+
+    assert writer_processes() == []
+    assert not Path(f"/proc/{writer}").exists()

@@ -1,0 +1,264 @@
+"""The SQLite message writer: a process of its own that commits batch after batch.
+
+Why a process: the writer's Python work (outcomes, rows, the driver's calls) and the event
+loop's would otherwise take turns on one interpreter lock, and each waited for the other. In a
+process of its own the writer commits while the loop serves sockets, on another core.
+
+The server starts it (`python -m chatbot.chat.sqlite_writer DATABASE BATCH_MAX`) and the two talk
+over the writer's standard input and output in frames: a 4-byte length, then a pickle.
+
+- server → writer: a list of writes, each a tuple (conversation_id, role, text, client_id,
+  author_id). The server sends, once per event-loop turn, everything appended meanwhile.
+- writer → server: one frame per transaction: (outcomes, failure). The outcomes answer the
+  transaction's writes in the order they were sent (see `encode_outcome`); `failure` is None, or
+  what made the whole batch fail, for the server's log.
+
+The writer takes everything that has arrived (up to BATCH_MAX writes), commits it in one
+transaction, answers, and goes on at once. It exits when its input closes (the server stops, or
+died, SIGKILL included) after committing and answering what it had received. It ignores SIGINT
+and SIGTERM, which a terminal or a supervisor sends to the whole process group: the server
+decides when its writer stops. It imports no SQLAlchemy, so that it starts in a few tens of ms.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import sqlite3
+import struct
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from chatbot.chat.store_sqlite import commit_batch_sqlite
+from chatbot.chat.writes import BatchPlan, ConversationGone, Stored, StoreUnavailable, Write
+from chatbot.conversations.message import MessageView
+from chatbot.storage.sqlite import apply_pragmas
+
+_HEADER = struct.Struct("<I")
+
+# What a write that was not stored answers with (any other outcome is a stored message's tuple).
+GONE = "gone"  # the conversation no longer exists
+UNAVAILABLE = "unavailable"  # the database could not be reached, or is locked by another process
+FAILED = "failed"  # the batch failed for another reason (logged by the server)
+
+_REFUSALS = {
+    UNAVAILABLE: "the database is unavailable",
+    FAILED: "the message could not be stored",
+}
+
+_WRITER_PRAGMAS = (
+    # A checkpoint copies the WAL back with an fsync; done by a commit (every 1000 pages, a few
+    # batches) it stalls every message of the batch. Checkpoints run in their own thread
+    # instead; this automatic one (~80 MiB of WAL) is only a safety net should they stall.
+    "wal_autocheckpoint=20000",
+    # The per-conversation index pages a batch touches stay in memory; reads need no syscall.
+    "cache_size=-65536",
+    "mmap_size=268435456",
+)
+# Prepared statements kept by the writer's connection (the driver's default is 128): batch
+# sizes vary, and each size is its own statement.
+_CACHED_STATEMENTS = 2048
+# Seconds between two checkpoints of the WAL, run beside the writer rather than in a commit.
+_CHECKPOINT_INTERVAL = 0.5
+_READ_SIZE = 1 << 20
+
+Encoded = tuple[Any, ...] | str
+
+
+# ---- frames (both sides) ------------------------------------------------------------------------
+
+
+def frame(payload: object) -> bytes:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+class FrameReader:
+    """Cuts a byte stream into the payloads of its frames."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        buffer = self._buffer
+        buffer += data
+        payloads = []
+        start = 0
+        while len(buffer) - start >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer, start)
+            end = start + _HEADER.size + size
+            if end > len(buffer):
+                break
+            # Trusted: the two ends are this server and the writer process it started.
+            payloads.append(pickle.loads(memoryview(buffer)[start + _HEADER.size : end]))  # noqa: S301
+            start = end
+        if start:
+            del buffer[:start]
+        return payloads
+
+
+def encode_writes(writes: Sequence[Write]) -> bytes:
+    return frame([(w.conversation_id, w.role, w.text, w.client_id, w.author_id) for w in writes])
+
+
+def encode_outcome(outcome: Stored | BaseException) -> Encoded:
+    if isinstance(outcome, Stored):
+        m = outcome.message
+        return (
+            m.id,
+            m.seq,
+            m.conversation_id,
+            m.role,
+            m.text,
+            m.client_id,
+            m.created_at,
+            outcome.created,
+            outcome.status,
+            outcome.handed_off,
+            outcome.chatbot_id,
+            outcome.started_at,
+            outcome.first_visitor_message,
+        )
+    return GONE if isinstance(outcome, ConversationGone) else FAILED
+
+
+def decode_outcome(encoded: Encoded, write: Write) -> Stored | BaseException:
+    if isinstance(encoded, str):
+        if encoded == GONE:
+            return ConversationGone(write.conversation_id)
+        return StoreUnavailable(_REFUSALS[encoded])
+    (id_, seq, conversation_id, role, text, client_id, created_at, *conversation) = encoded
+    created, status, handed_off, chatbot_id, started_at, first_visitor = conversation
+    message = MessageView(id_, seq, conversation_id, role, text, client_id, created_at)
+    return Stored(message, created, status, handed_off, chatbot_id, started_at, first_visitor)
+
+
+# ---- the writer process -------------------------------------------------------------------------
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached or is locked, as opposed to a problem with the batch."""
+    return isinstance(exc, sqlite3.OperationalError | OSError)
+
+
+def commit(connection: sqlite3.Connection, batch: Sequence[Write]) -> tuple[list[Encoded], Any]:
+    """Commit `batch` in one transaction: (each write's encoded outcome, failure or None).
+
+    No retry one by one: the write lock is taken before the duplicate check (BEGIN IMMEDIATE),
+    so no other writer can race this batch on a client_id. A failed batch is refused as a
+    whole, and its senders send again with the same client_ids.
+    """
+    plan = BatchPlan.of(batch)
+    try:
+        results = plan.arrange(commit_batch_sqlite(connection, plan.unique))
+    except Exception as exc:
+        if is_outage(exc):
+            return [UNAVAILABLE] * len(batch), (UNAVAILABLE, str(exc))
+        return [FAILED] * len(batch), (FAILED, traceback.format_exc())
+    return [encode_outcome(result) for result in results], None
+
+
+class _Checkpointer:
+    """PASSIVE checkpoints of the WAL every half second while commits happen, on a thread with
+    its own connection: it copies what no reader still needs, without taking the write lock."""
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._dirty = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        self._dirty = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(_CHECKPOINT_INTERVAL):
+                if not self._dirty:
+                    continue
+                self._dirty = False
+                try:
+                    if connection is None:
+                        connection = sqlite3.connect(self._database)
+                        apply_pragmas(connection)
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    print(f"chat store: WAL checkpoint failed ({exc})", file=sys.stderr)
+        finally:
+            if connection is not None:
+                connection.close()
+
+
+def _receive(source: int, reader: FrameReader, waiting: deque[Write], *, block: bool) -> bool:
+    """Add what has arrived on `source` to `waiting` (waiting for some first if `block`).
+    False once the input has closed."""
+    if block:
+        select.select([source], [], [])
+    while True:
+        try:
+            data = os.read(source, _READ_SIZE)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        for writes in reader.feed(data):
+            waiting.extend(Write(*write) for write in writes)
+
+
+def _send(sink: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(sink, view) :]
+
+
+def serve(database: str, batch_max: int, source: int = 0, sink: int = 1) -> None:
+    """Commit the writes arriving on `source` and answer on `sink` until `source` closes."""
+    connection = sqlite3.connect(database, cached_statements=_CACHED_STATEMENTS)
+    apply_pragmas(connection)
+    apply_pragmas(connection, _WRITER_PRAGMAS)
+    checkpointer = _Checkpointer(database)
+    os.set_blocking(source, False)
+    reader = FrameReader()
+    waiting: deque[Write] = deque()
+    open_ = True
+    try:
+        while open_ or waiting:
+            if open_:
+                open_ = _receive(source, reader, waiting, block=not waiting)
+            batch = [waiting.popleft() for _ in range(min(batch_max, len(waiting)))]
+            if batch:
+                _send(sink, frame(commit(connection, batch)))
+                checkpointer.committed()
+    finally:
+        checkpointer.stop()
+        connection.close()
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m chatbot.chat.sqlite_writer DATABASE BATCH_MAX", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    try:
+        serve(argv[0], int(argv[1]))
+    except BrokenPipeError:  # the server is gone: nobody is waiting for the answers
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,151 @@
+"""Writes to the message store and their outcomes, shared by every commit path.
+
+No database code here: the SQLite writer process imports this module and must start quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from chatbot.conversations.message import MessageView
+from chatbot.storage.values import new_id
+
+Role = Literal["visitor", "bot", "operator"]
+
+
+class StoreUnavailable(Exception):
+    """The message could not be stored (database down or shutting down); send it again later."""
+
+
+class ConversationGone(Exception):
+    """The conversation no longer exists (its chatbot was deleted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A message to store."""
+
+    conversation_id: str
+    role: Role
+    text: str
+    client_id: str | None = None
+    author_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        return None if self.client_id is None else (self.conversation_id, self.client_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A write's outcome, with the conversation as its transaction left it."""
+
+    message: MessageView
+    created: bool  # False: the client_id was stored before; `message` is that stored message
+    status: str = ""
+    handed_off: bool = False
+    chatbot_id: str = ""
+    started_at: datetime | None = None
+    first_visitor_message: bool = False  # this message made the conversation visible to operators
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """A conversation as the batch's UPDATE left it; `next_seq` advances as messages take seqs."""
+
+    next_seq: int
+    status: str
+    handed_off: bool
+    chatbot_id: str
+    started_at: datetime
+    first_visitor_now: bool  # the batch holds the conversation's first visitor message
+
+
+def outcomes(
+    writes: Sequence[Write],
+    existing: Mapping[tuple[str, str], MessageView],
+    state: Mapping[str, ConversationState],
+    now: datetime,
+) -> tuple[list[Stored | ConversationGone], list[tuple[Write, MessageView]]]:
+    """Each write's outcome, and the new messages to insert (both commit paths share this).
+
+    A write whose client_id is stored already answers with that message; a write to a
+    conversation the UPDATE did not find is ConversationGone; the others take the next seqs.
+    """
+    results: list[Stored | ConversationGone] = []
+    created: list[tuple[Write, MessageView]] = []
+    for write in writes:
+        key = write.key
+        if key is not None and key in existing:
+            results.append(Stored(message=existing[key], created=False))
+            continue
+        conversation = state.get(write.conversation_id)
+        if conversation is None:
+            results.append(ConversationGone(write.conversation_id))
+            continue
+        message = MessageView(
+            id=new_id(),
+            seq=conversation.next_seq,
+            conversation_id=write.conversation_id,
+            role=write.role,
+            text=write.text,
+            client_id=write.client_id,
+            created_at=now,
+        )
+        conversation.next_seq += 1
+        created.append((write, message))
+        first_visitor = write.role == "visitor" and conversation.first_visitor_now
+        if first_visitor:
+            conversation.first_visitor_now = False
+        results.append(
+            Stored(
+                message=message,
+                created=True,
+                status=conversation.status,
+                handed_off=conversation.handed_off,
+                chatbot_id=conversation.chatbot_id,
+                started_at=conversation.started_at,
+                first_visitor_message=first_visitor,
+            )
+        )
+    return results, created
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """A batch split into the writes to commit and the repeats of a client_id within it."""
+
+    unique: list[Write]
+    positions: list[int]  # each unique write's index in the batch
+    repeats: list[tuple[int, int]]  # (index of a repeat, index of the earlier write it repeats)
+    size: int
+
+    @classmethod
+    def of(cls, batch: Sequence[Write]) -> BatchPlan:
+        first: dict[tuple[str, str], int] = {}
+        plan = cls([], [], [], len(batch))
+        for index, write in enumerate(batch):
+            key = write.key
+            if key is not None:
+                earlier = first.get(key)
+                if earlier is not None:
+                    plan.repeats.append((index, earlier))
+                    continue
+                first[key] = index
+            plan.unique.append(write)
+            plan.positions.append(index)
+        return plan
+
+    def arrange(self, results: Sequence[Stored | BaseException]) -> list[Stored | BaseException]:
+        """The unique writes' results in batch order; a repeat gets its original's message,
+        `created` False."""
+        if not self.repeats:
+            return list(results)
+        arranged = dict(zip(self.positions, results, strict=True))
+        for index, earlier in self.repeats:
+            first = arranged[earlier]
+            arranged[index] = replace(first, created=False) if isinstance(first, Stored) else first
+        return [arranged[index] for index in range(self.size)]

@@ -1,0 +1,33 @@
+"""A stored message as the API shows it (no database imports: the SQLite writer process uses it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chatbot.storage.values import iso
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A stored message, shown the contract's way by `as_json`."""
+
+    id: str
+    seq: int
+    conversation_id: str
+    role: str
+    text: str
+    client_id: str | None
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "conversation_id": self.conversation_id,
+            "role": self.role,
+            "text": self.text,
+            "client_id": self.client_id,
+            "created_at": iso(self.created_at),
+        }

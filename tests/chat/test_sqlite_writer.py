@@ -1,0 +1,92 @@
+"""The SQLite writer process's side of the protocol: frames in, one answer per transaction out."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from chat_helpers import insert_chatbot, migrated_engine, new_conversation
+
+from chatbot.chat import sqlite_writer
+from chatbot.chat.sqlite_writer import FrameReader, decode_outcome, encode_writes, frame, serve
+from chatbot.chat.writes import ConversationGone, Stored, StoreUnavailable, Write
+
+
+def test_frames_cut_anywhere_in_the_stream_read_back_whole_and_in_order() -> None:
+    payloads: list[Any] = [["one", 1], {"two": (2, None)}, "x" * 70_000, []]
+    stream = b"".join(frame(payload) for payload in payloads)
+    reader = FrameReader()
+
+    received: list[Any] = []
+    for start in range(0, len(stream), 7):
+        received.extend(reader.feed(stream[start : start + 7]))
+
+    assert received == payloads
+    assert reader.feed(b"") == []
+
+
+def run_writer(path: str, frames: Sequence[bytes], batch_max: int) -> list[Any]:
+    """Send `frames` to `serve`, close its input, and return every answer it gave."""
+    to_writer, writer_in = os.pipe()
+    writer_out, from_writer = os.pipe()
+    thread = threading.Thread(target=serve, args=(path, batch_max, to_writer, from_writer))
+    thread.start()
+    os.write(writer_in, b"".join(frames))  # all there at its first read: the batches are known
+    os.close(writer_in)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the writer did not stop when its input closed"
+    os.close(to_writer)
+    os.close(from_writer)
+    answers: list[Any] = []
+    reader = FrameReader()
+    while data := os.read(writer_out, 1 << 16):
+        answers.extend(reader.feed(data))
+    os.close(writer_out)
+    return answers
+
+
+async def test_the_writer_answers_everything_it_received_before_its_input_closed(
+    sqlite_url: str,
+) -> None:
+    async with migrated_engine(sqlite_url) as engine:
+        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+    writes = [Write(conversation_id, "visitor", f"m{i}", f"c{i}") for i in range(10)]
+    gone = Write("no-such-conversation", "visitor", "lost", "c0")
+    repeat = Write(conversation_id, "visitor", "again", "c3")
+
+    answers = run_writer(
+        sqlite_url.removeprefix("sqlite:///"),
+        [encode_writes(writes[:6]), encode_writes([*writes[6:], gone, repeat])],
+        batch_max=4,
+    )
+
+    sent = [*writes, gone, repeat]
+    assert [len(outcomes) for outcomes, _ in answers] == [4, 4, 4]  # batches of at most 4
+    assert all(failure is None for _, failure in answers)
+    results = [
+        decode_outcome(encoded, write)
+        for encoded, write in zip(
+            [encoded for outcomes, _ in answers for encoded in outcomes], sent, strict=True
+        )
+    ]
+    stored = [result for result in results if isinstance(result, Stored)]
+    assert [result.message.seq for result in stored[:10]] == list(range(1, 11))
+    assert isinstance(results[10], ConversationGone)
+    assert (stored[10].created, stored[10].message) == (False, stored[3].message)
+
+
+async def test_a_batch_the_database_refuses_is_answered_unavailable_and_explained(
+    tmp_path: str,
+) -> None:
+    path = f"{tmp_path}/empty.db"  # no tables: every statement fails
+    answers = run_writer(path, [encode_writes([Write("c", "visitor", "x", "k")])], batch_max=4)
+
+    [(outcomes, failure)] = answers
+    assert outcomes == [sqlite_writer.UNAVAILABLE]
+    assert failure[0] == sqlite_writer.UNAVAILABLE
+    assert "no such table" in failure[1]
+    refused = decode_outcome(outcomes[0], Write("c", "visitor", "x", "k"))
+    assert isinstance(refused, StoreUnavailable)
+    assert str(refused) == "the database is unavailable"
