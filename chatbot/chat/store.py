@@ -47,6 +47,7 @@ Committed = list[Stored | ConversationGone]
 
 # A writer process that dies sooner than this after its start waits this long before the next.
 _RESTART_BACKOFF = 1.0
+_FRAMES_AHEAD = 2
 
 
 @dataclass(slots=True)
@@ -231,10 +232,11 @@ class _SqliteProcessWriter:
         self._process: _WriterProcess | None = None
         self._sent: deque[_Pending] = deque()  # sent to the process, not answered, oldest first
         self._flush_scheduled = False
-        # A frame was sent since the last answer. The process commits one batch while the next
-        # frame waits in its pipe; the writes that arrive meanwhile go in the frame after,
-        # sent on its next answer: about one frame (one system call each way) per transaction.
-        self._ahead = False
+        # Frames sent since the process's last answer, at most _FRAMES_AHEAD: while it commits
+        # one batch, the next waits in its pipe; the writes that arrive meanwhile wait for its
+        # next answer. So about one frame (one system call each way) goes per transaction, and
+        # the process never waits for a busy loop to send it work.
+        self._ahead = 0
         self._stopping = False
         self._started_at = 0.0
         self._restart: asyncio.Task[None] | None = None
@@ -260,7 +262,7 @@ class _SqliteProcessWriter:
             env={**os.environ, "PYTHONPATH": _package_path()},
         )
         self._process = process
-        self._ahead = False
+        self._ahead = 0
         self.wake()  # writes that arrived while no process was running
 
     def wake(self) -> None:
@@ -273,19 +275,19 @@ class _SqliteProcessWriter:
         process = self._process
         if process is None:
             return  # none running: what waits is sent to the next one
-        if self._ahead and not now:
-            return  # the process has its next frame already: more waits for its next answer
+        if self._ahead >= _FRAMES_AHEAD and not now:
+            return  # the process has work queued: more waits for its next answer
         writes = self._store.take(sys.maxsize)
         if writes:
             self._sent.extend(writes)
-            self._ahead = True
+            self._ahead += 1
             process.send(sqlite_writer.encode_writes([pending.write for pending in writes]))
 
     def answered(self, outcomes: list[sqlite_writer.Encoded], failure: Any) -> None:
         """One transaction's answers, for the oldest writes sent."""
         sent = self._sent
         batch = [sent.popleft() for _ in range(len(outcomes))]
-        self._ahead = False
+        self._ahead = 0
         self.wake()
         if failure is not None:
             kind, detail = failure
