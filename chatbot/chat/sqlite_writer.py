@@ -60,6 +60,10 @@ _WRITER_PRAGMAS = (
     # The per-conversation index pages a batch touches stay in memory; reads need no syscall.
     "cache_size=-65536",
     "mmap_size=268435456",
+    # Each insert's foreign-key probe would repeat what the batch's UPDATE of the conversations
+    # established in the same transaction, under the write lock: that the conversation exists
+    # (ConversationGone otherwise).
+    "foreign_keys=OFF",
 )
 # Prepared statements kept by the writer's connection (the driver's default is 128): batch
 # sizes vary, and each size is its own statement.
