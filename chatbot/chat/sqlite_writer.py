@@ -17,7 +17,9 @@ The writer takes everything that has arrived (up to BATCH_MAX writes), commits i
 transaction, answers, and goes on at once. It exits when its input closes (the server stops, or
 died, SIGKILL included) after committing and answering what it had received. It ignores SIGINT
 and SIGTERM, which a terminal or a supervisor sends to the whole process group: the server
-decides when its writer stops. It imports no SQLAlchemy, so that it starts in a few tens of ms.
+decides when its writer stops. On Linux it runs under SCHED_BATCH: without it, each frame the
+loop wrote woke the writer with a preemption of the loop (a pipe write took 650 µs of the loop's
+time instead of 17 µs). It imports no SQLAlchemy, so that it starts in a few tens of ms.
 """
 
 from __future__ import annotations
@@ -256,7 +258,8 @@ def main(argv: Sequence[str]) -> int:
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    if hasattr(os, "SCHED_BATCH"):  # Linux: handing it writes does not preempt the event loop
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     try:
         serve(argv[0], int(argv[1]))
     except BrokenPipeError:  # the server is gone: nobody is waiting for the answers

@@ -332,7 +332,14 @@ class _SqliteProcessWriter:
         try:
             await self.start()
         except OSError as exc:
-            log.error("chat store: cannot start the SQLite writer process: %s", exc)
+            waiting = self._store.take(sys.maxsize)
+            log.error(
+                "chat store: cannot start the SQLite writer process (%s); %d waiting writes"
+                " refused; trying again",
+                exc,
+                len(waiting),
+            )
+            self._store.settle(_failed(waiting, "the database is unavailable"))
             self._restart = asyncio.get_running_loop().create_task(self._start_again())
 
     async def stop(self, timeout: float) -> None:

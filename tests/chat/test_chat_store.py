@@ -442,3 +442,36 @@ async def test_closing_the_store_ends_its_writer_process(sqlite_engine: AsyncEng
 
     assert writer_processes() == []
     assert not Path(f"/proc/{writer}").exists()
+
+
+async def test_while_no_writer_process_can_start_writes_are_refused_not_kept_waiting(
+    sqlite_engine: AsyncEngine, sqlite_store: MessageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation_id = await new_conversation(
+        sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
+    )
+    await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    (writer,) = writer_processes()
+    os.kill(writer, signal.SIGKILL)
+
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(
+            sqlite_store.append(Write(conversation_id, "visitor", "x", "c1")), 10
+        )
+    monkeypatch.undo()
+    stored = await asyncio.wait_for(
+        sqlite_store.append(Write(conversation_id, "visitor", "x", "c1")), 10
+    )
+
+    assert (stored.created, stored.message.seq) == (True, 2)
+
+
+async def test_the_writer_process_yields_the_cpu_to_the_event_loop_when_handed_writes(
+    sqlite_store: MessageStore,
+) -> None:
+    with pytest.raises(ConversationGone):  # answered: the process has set itself up
+        await sqlite_store.append(Write("no-such-conversation", "visitor", "x", "c0"))
+    (writer,) = writer_processes()
+
+    assert os.sched_getscheduler(writer) == os.SCHED_BATCH
