@@ -22,6 +22,7 @@ from chatbot.storage.schema import conversations, messages
 from chatbot.storage.values import as_utc
 
 from conftest import drop_postgres_database
+from support import sqlite_writer_processes
 
 
 @pytest.fixture
@@ -361,17 +362,7 @@ async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
 
 
 def writer_processes() -> list[int]:
-    """The SQLite writer processes this test process started."""
-    children = [
-        int(pid)
-        for task in Path(f"/proc/{os.getpid()}/task").glob("*/children")
-        for pid in task.read_text().split()
-    ]
-    return [
-        pid
-        for pid in children
-        if b"chatbot.chat.sqlite_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    return sqlite_writer_processes(os.getpid())
 
 
 @pytest.fixture
@@ -388,13 +379,20 @@ async def sqlite_store(sqlite_engine: AsyncEngine) -> AsyncIterator[MessageStore
     await store.close()
 
 
-async def test_a_writer_process_that_dies_is_replaced_and_its_unanswered_writes_refused(
-    sqlite_engine: AsyncEngine, sqlite_store: MessageStore
-) -> None:
+@pytest.fixture
+async def stored_once(sqlite_engine: AsyncEngine, sqlite_store: MessageStore) -> str:
+    """A conversation whose first message ("c0") the writer process has stored."""
     conversation_id = await new_conversation(
         sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
     )
     await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    return conversation_id
+
+
+async def test_a_writer_process_that_dies_is_replaced_and_its_unanswered_writes_refused(
+    sqlite_engine: AsyncEngine, sqlite_store: MessageStore, stored_once: str
+) -> None:
+    conversation_id = stored_once
     (writer,) = writer_processes()
 
     os.kill(writer, signal.SIGSTOP)  # it receives the next write but cannot answer
@@ -417,12 +415,9 @@ async def test_a_writer_process_that_dies_is_replaced_and_its_unanswered_writes_
 
 
 async def test_the_writer_process_ignores_the_interrupt_a_terminal_sends_to_the_group(
-    sqlite_engine: AsyncEngine, sqlite_store: MessageStore
+    sqlite_store: MessageStore, stored_once: str
 ) -> None:
-    conversation_id = await new_conversation(
-        sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
-    )
-    await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    conversation_id = stored_once
     (writer,) = writer_processes()
 
     os.kill(writer, signal.SIGINT)
@@ -445,12 +440,9 @@ async def test_closing_the_store_ends_its_writer_process(sqlite_engine: AsyncEng
 
 
 async def test_while_no_writer_process_can_start_writes_are_refused_not_kept_waiting(
-    sqlite_engine: AsyncEngine, sqlite_store: MessageStore, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: MessageStore, stored_once: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conversation_id = await new_conversation(
-        sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
-    )
-    await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    conversation_id = stored_once
     monkeypatch.setattr("sys.executable", "/nonexistent/python")
     (writer,) = writer_processes()
     os.kill(writer, signal.SIGKILL)
