@@ -8,16 +8,21 @@ The server starts it (`python -m chatbot.chat.sqlite_writer DATABASE BATCH_MAX`)
 over the writer's standard input and output in frames: a 4-byte length, then a pickle.
 
 - server → writer: a list of writes, each a tuple (conversation_id, role, text, client_id,
-  author_id). The server sends, once per event-loop turn, everything appended meanwhile.
+  author_id). The server sends what was appended since its last frame, at most two frames
+  ahead of the writer's answers.
+- server → writer, last: STOP (a pickled None), in an orderly stop.
 - writer → server: one frame per transaction: (outcomes, failure). The outcomes answer the
   transaction's writes in the order they were sent (see `encode_outcome`); `failure` is None, or
   what made the whole batch fail, for the server's log.
 
 The writer takes everything that has arrived (up to BATCH_MAX writes), commits it in one
-transaction, answers, and goes on at once. It exits when its input closes (the server stops, or
-died, SIGKILL included) after committing and answering what it had received. It ignores SIGINT
-and SIGTERM, which a terminal or a supervisor sends to the whole process group: the server
-decides when its writer stops. On Linux it runs under SCHED_BATCH: without it, each frame the
+transaction, answers, and goes on at once. It exits when its input ends. After an orderly stop
+(the server's STOP frame, then the end of the input) it first commits and answers everything it
+received. Without one (the server died, SIGKILL included) it stops at once, once the transaction
+in progress has ended, as a database does with a client that went away: nobody waits for the
+answers, and what was never answered is sent again by its senders. It ignores SIGINT and
+SIGTERM, which a terminal or a supervisor sends to the whole process group: the server decides
+when its writer stops. On Linux it runs under SCHED_BATCH: without it, each frame the
 loop wrote woke the writer with a preemption of the loop (a pipe write took 650 µs of the loop's
 time instead of 17 µs). It imports no SQLAlchemy, so that it starts in a few tens of ms.
 """
@@ -107,6 +112,10 @@ class FrameReader:
         if start:
             del buffer[:start]
         return payloads
+
+
+# The server's last frame before it closes the writer's input in an orderly stop.
+STOP = frame(None)
 
 
 def encode_writes(writes: Sequence[Write]) -> bytes:
@@ -207,20 +216,39 @@ class _Checkpointer:
                 connection.close()
 
 
-def _receive(source: int, reader: FrameReader, waiting: deque[Write], *, block: bool) -> bool:
-    """Add what has arrived on `source` to `waiting` (waiting for some first if `block`).
-    False once the input has closed."""
-    if block:
-        select.select([source], [], [])
-    while True:
-        try:
-            data = os.read(source, _READ_SIZE)
-        except BlockingIOError:
-            return True
-        if not data:
-            return False
-        for writes in reader.feed(data):
-            waiting.extend(Write(*write) for write in writes)
+class _Input:
+    """The writes arriving from the server, and how the server ended the input."""
+
+    def __init__(self, source: int) -> None:
+        self._source = source
+        self._reader = FrameReader()
+        self.waiting: deque[Write] = deque()
+        self.open = True
+        self.stop_asked = False  # the server's stop frame came: answer everything, then exit
+
+    def receive(self, *, block: bool) -> None:
+        """Add what has arrived to `waiting` (waiting for something first if `block`)."""
+        if block:
+            select.select([self._source], [], [])
+        while True:
+            try:
+                data = os.read(self._source, _READ_SIZE)
+            except BlockingIOError:
+                return
+            if not data:
+                self.open = False
+                return
+            for payload in self._reader.feed(data):
+                if payload is None:
+                    self.stop_asked = True
+                else:
+                    self.waiting.extend(Write(*write) for write in payload)
+
+    @property
+    def finished(self) -> bool:
+        """The input has ended: after a stop frame, once everything is answered; without one
+        (the server died), at once, since nobody waits for the answers any more."""
+        return not self.open and (not self.stop_asked or not self.waiting)
 
 
 def _send(sink: int, data: bytes) -> None:
@@ -230,19 +258,20 @@ def _send(sink: int, data: bytes) -> None:
 
 
 def serve(database: str, batch_max: int, source: int = 0, sink: int = 1) -> None:
-    """Commit the writes arriving on `source` and answer on `sink` until `source` closes."""
+    """Commit the writes arriving on `source` and answer on `sink` until `source` ends."""
     connection = sqlite3.connect(database, cached_statements=_CACHED_STATEMENTS)
     apply_pragmas(connection)
     apply_pragmas(connection, _WRITER_PRAGMAS)
     checkpointer = _Checkpointer(database)
     os.set_blocking(source, False)
-    reader = FrameReader()
-    waiting: deque[Write] = deque()
-    open_ = True
+    incoming = _Input(source)
+    waiting = incoming.waiting
     try:
-        while open_ or waiting:
-            if open_:
-                open_ = _receive(source, reader, waiting, block=not waiting)
+        while True:
+            if incoming.open:
+                incoming.receive(block=not waiting)
+            if incoming.finished:
+                return
             batch = [waiting.popleft() for _ in range(min(batch_max, len(waiting)))]
             if batch:
                 _send(sink, frame(commit(connection, batch)))

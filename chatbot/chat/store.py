@@ -351,6 +351,7 @@ class _SqliteProcessWriter:
         process = self._process
         if process is None:
             return
+        process.send(sqlite_writer.STOP)
         process.close_input()
         try:
             await asyncio.wait_for(asyncio.shield(process.done), timeout)

@@ -136,7 +136,7 @@ async def test_after_a_kill_every_acknowledged_message_is_stored_and_resume_fill
             server.signal(signal.SIGKILL)
             server.wait()
             await asyncio.wait_for(asyncio.gather(*chats), 15)
-            # Its SQLite writer answers what it had received, then ends by itself: no orphan.
+            # Its SQLite writer ends by itself once its transaction in progress has: no orphan.
             assert len(writers) == (1 if database_url.startswith("sqlite") else 0)
             for writer in writers:
                 assert await ended(writer, within=10)

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from chat_helpers import insert_chatbot, migrated_engine, new_conversation
+from sqlalchemy import func, select
 
 from chatbot.chat import sqlite_writer
 from chatbot.chat.sqlite_writer import FrameReader, decode_outcome, encode_writes, frame, serve
 from chatbot.chat.writes import ConversationGone, Stored, StoreUnavailable, Write
+from chatbot.storage.schema import messages
 
 
 def test_frames_cut_anywhere_in_the_stream_read_back_whole_and_in_order() -> None:
@@ -27,13 +29,18 @@ def test_frames_cut_anywhere_in_the_stream_read_back_whole_and_in_order() -> Non
     assert reader.feed(b"") == []
 
 
-def run_writer(path: str, frames: Sequence[bytes], batch_max: int) -> list[Any]:
-    """Send `frames` to `serve`, close its input, and return every answer it gave."""
+def run_writer(
+    path: str, frames: Sequence[bytes], batch_max: int, *, stop: bool = True
+) -> list[Any]:
+    """Send `frames` to `serve` (then STOP, if `stop`), close its input, and return every
+    answer it gave."""
     to_writer, writer_in = os.pipe()
     writer_out, from_writer = os.pipe()
     thread = threading.Thread(target=serve, args=(path, batch_max, to_writer, from_writer))
     thread.start()
-    os.write(writer_in, b"".join(frames))  # all there at its first read: the batches are known
+    ending = [sqlite_writer.STOP] if stop else []
+    # All there at its first read: the batches it makes are known.
+    os.write(writer_in, b"".join([*frames, *ending]))
     os.close(writer_in)
     thread.join(timeout=30)
     assert not thread.is_alive(), "the writer did not stop when its input closed"
@@ -47,7 +54,7 @@ def run_writer(path: str, frames: Sequence[bytes], batch_max: int) -> list[Any]:
     return answers
 
 
-async def test_the_writer_answers_everything_it_received_before_its_input_closed(
+async def test_after_the_stop_frame_the_writer_answers_everything_it_received(
     sqlite_url: str,
 ) -> None:
     async with migrated_engine(sqlite_url) as engine:
@@ -90,3 +97,21 @@ async def test_a_batch_the_database_refuses_is_answered_unavailable_and_explaine
     refused = decode_outcome(outcomes[0], Write("c", "visitor", "x", "k"))
     assert isinstance(refused, StoreUnavailable)
     assert str(refused) == "the database is unavailable"
+
+
+async def test_an_input_that_ends_without_the_stop_frame_stops_the_writer_at_once(
+    sqlite_url: str,
+) -> None:
+    """The server died: nobody waits for answers, and the senders will send again."""
+    async with migrated_engine(sqlite_url) as engine:
+        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+        writes = [Write(conversation_id, "visitor", f"m{i}", f"c{i}") for i in range(10)]
+
+        answers = run_writer(
+            sqlite_url.removeprefix("sqlite:///"), [encode_writes(writes)], batch_max=4, stop=False
+        )
+
+        async with engine.connect() as connection:
+            count = await connection.scalar(select(func.count()).select_from(messages))
+    assert answers == []
+    assert count == 0
