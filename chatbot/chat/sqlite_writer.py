@@ -43,7 +43,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatbot.chat.store_sqlite import commit_batch_sqlite
-from chatbot.chat.writes import BatchPlan, ConversationGone, Stored, StoreUnavailable, Write
+from chatbot.chat.writes import (
+    DATABASE_UNAVAILABLE,
+    NOT_STORED,
+    BatchPlan,
+    ConversationGone,
+    Stored,
+    StoreUnavailable,
+    Write,
+)
 from chatbot.conversations.message import MessageView
 from chatbot.storage.sqlite import apply_pragmas
 
@@ -54,10 +62,7 @@ GONE = "gone"  # the conversation no longer exists
 UNAVAILABLE = "unavailable"  # the database could not be reached, or is locked by another process
 FAILED = "failed"  # the batch failed for another reason (logged by the server)
 
-_REFUSALS = {
-    UNAVAILABLE: "the database is unavailable",
-    FAILED: "the message could not be stored",
-}
+_REFUSALS = {UNAVAILABLE: DATABASE_UNAVAILABLE, FAILED: NOT_STORED}
 
 _WRITER_PRAGMAS = (
     # A checkpoint copies the WAL back with an fsync; done by a commit (every 1000 pages, a few

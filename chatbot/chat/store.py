@@ -7,9 +7,10 @@ A repeated `(conversation_id, client_id)` stores nothing and answers with the st
 
 Writes wait in one bounded inbox (at most `queue_size` writes accepted and not yet answered).
 
-- SQLite: the writer is a process of its own (`chat.sqlite_writer`). Once per event-loop turn,
-  everything in the inbox is sent to it in one frame; it commits what has arrived in batches of
-  up to `batch_max`, one after another, and answers each batch in one frame, settled on the loop.
+- SQLite: the writer is a process of its own (`chat.sqlite_writer`). What waits in the inbox is
+  sent to it in one frame, at most two frames ahead of its answers; it commits what has arrived
+  in batches of up to `batch_max`, one after another, and answers each batch in one frame,
+  settled on the loop.
   If it dies, the writes it had not answered are refused (their senders send them again with
   the same client_ids) and a new one is started.
 - PostgreSQL: a task on the event loop takes up to `batch_max` writes from the inbox and commits
@@ -36,7 +37,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import chatbot
 from chatbot.chat import sqlite_writer
 from chatbot.chat.store_batch import commit_batch
-from chatbot.chat.writes import BatchPlan, ConversationGone, Stored, StoreUnavailable, Write
+from chatbot.chat.writes import (
+    DATABASE_UNAVAILABLE,
+    NOT_STORED,
+    SHUTTING_DOWN,
+    BatchPlan,
+    ConversationGone,
+    Stored,
+    StoreUnavailable,
+    Write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +92,19 @@ def _failed(batch: Sequence[_Pending], reason: str) -> Settled:
     return [(pending, StoreUnavailable(reason)) for pending in batch]
 
 
+def _log_refused(count: int, *, outage: bool, cause: object, exc: Exception | None = None) -> None:
+    """Say why a whole batch was refused: the database's outage, or the batch's own failure."""
+    if outage:
+        log.warning("chat store: database unavailable (%s): %d writes refused", cause, count)
+    else:
+        log.error("chat store: a batch of %d failed: %s", count, cause, exc_info=exc)
+
+
 def _unstored(batch: Sequence[_Pending], exc: Exception) -> Settled:
     """A batch that failed as a whole: refused, so that the senders retry with their ids."""
-    if _is_outage(exc):
-        log.warning("chat store: database unavailable (%s): %d writes refused", exc, len(batch))
-        return _failed(batch, "the database is unavailable")
-    log.error("chat store: a batch of %d failed", len(batch), exc_info=exc)
-    return _failed(batch, "the message could not be stored")
+    outage = _is_outage(exc)
+    _log_refused(len(batch), outage=outage, cause=exc, exc=None if outage else exc)
+    return _failed(batch, DATABASE_UNAVAILABLE if outage else NOT_STORED)
 
 
 class _Writer(Protocol):
@@ -138,12 +154,12 @@ class MessageStore:
         left = self.take(len(self._inbox))
         if left:
             log.warning("chat store: %d writes not committed at shutdown", len(left))
-            self.settle(_failed(left, "the server is shutting down"))
+            self.settle(_failed(left, SHUTTING_DOWN))
 
     async def append(self, write: Write) -> Stored:
         """Store `write` and return the stored message once its transaction has committed."""
         if self._closing:
-            raise StoreUnavailable("the server is shutting down")
+            raise StoreUnavailable(SHUTTING_DOWN)
         while self._unsettled >= self._queue_size:
             self._room.clear()
             await self._room.wait()
@@ -221,7 +237,7 @@ class _WriterProcess(asyncio.SubprocessProtocol):
 
 
 class _SqliteProcessWriter:
-    """Sends the inbox to the writer process once per loop turn and settles its answers."""
+    """Sends the inbox to the writer process and settles its answers; replaces it if it dies."""
 
     def __init__(self, engine: AsyncEngine, store: MessageStore) -> None:
         database = engine.url.database
@@ -291,12 +307,7 @@ class _SqliteProcessWriter:
         self.wake()
         if failure is not None:
             kind, detail = failure
-            if kind == sqlite_writer.UNAVAILABLE:
-                log.warning(
-                    "chat store: database unavailable (%s): %d writes refused", detail, len(batch)
-                )
-            else:
-                log.error("chat store: a batch of %d failed:\n%s", len(batch), detail)
+            _log_refused(len(batch), outage=kind == sqlite_writer.UNAVAILABLE, cause=detail)
         self._store.stats.committed(len(batch))
         self._store.settle(
             [
@@ -309,11 +320,10 @@ class _SqliteProcessWriter:
         if process is not self._process:
             return
         self._process = None
+        # Perhaps committed, perhaps not: the senders send again with the same client_ids.
         lost = list(self._sent)
         self._sent.clear()
-        if lost:
-            # Perhaps committed, perhaps not: the senders send again with the same client_ids.
-            self._store.settle(_failed(lost, "the database is unavailable"))
+        self._store.settle(_failed(lost, SHUTTING_DOWN if self._stopping else DATABASE_UNAVAILABLE))
         if self._stopping:
             return
         log.error(
@@ -325,25 +335,27 @@ class _SqliteProcessWriter:
         self._restart = asyncio.get_running_loop().create_task(self._start_again())
 
     async def _start_again(self) -> None:
-        if time.monotonic() - self._started_at < _RESTART_BACKOFF:
-            await asyncio.sleep(_RESTART_BACKOFF)
-        if self._stopping:
-            return
-        try:
-            await self.start()
-        except OSError as exc:
-            waiting = self._store.take(sys.maxsize)
-            log.error(
-                "chat store: cannot start the SQLite writer process (%s); %d waiting writes"
-                " refused; trying again",
-                exc,
-                len(waiting),
-            )
-            self._store.settle(_failed(waiting, "the database is unavailable"))
-            self._restart = asyncio.get_running_loop().create_task(self._start_again())
+        while True:
+            if time.monotonic() - self._started_at < _RESTART_BACKOFF:
+                await asyncio.sleep(_RESTART_BACKOFF)
+            if self._stopping:
+                return
+            try:
+                await self.start()
+                return
+            except OSError as exc:
+                waiting = self._store.take(sys.maxsize)
+                log.error(
+                    "chat store: cannot start the SQLite writer process (%s); %d waiting writes"
+                    " refused; trying again",
+                    exc,
+                    len(waiting),
+                )
+                self._store.settle(_failed(waiting, DATABASE_UNAVAILABLE))
 
     async def stop(self, timeout: float) -> None:
-        """Send what waits, close the process's input, and wait until it has answered all."""
+        """Send what waits, close the process's input, and wait until it has answered all
+        (what it has not answered when it exits is refused by `exited`)."""
         self._flush(now=True)
         self._stopping = True
         if self._restart is not None:
@@ -361,11 +373,6 @@ class _SqliteProcessWriter:
                 with suppress(ProcessLookupError):
                     process.transport.kill()
             await process.done
-        self._process = None
-        lost = list(self._sent)
-        self._sent.clear()
-        if lost:
-            self._store.settle(_failed(lost, "the server is shutting down"))
 
 
 class _AsyncWriter:
@@ -435,12 +442,12 @@ class _AsyncWriter:
                 return (await self._transaction([write]))[0]
             except IntegrityError:
                 if attempt:  # the duplicate check of the retry should have found it
-                    return StoreUnavailable("the message could not be stored")
+                    return StoreUnavailable(NOT_STORED)
             except Exception as exc:
                 if _is_outage(exc):
                     raise
                 log.warning("chat store: write refused by the database: %s", exc)
-                return StoreUnavailable("the message could not be stored")
+                return StoreUnavailable(NOT_STORED)
         raise AssertionError("unreachable")
 
     async def _transaction(self, writes: Sequence[Write]) -> Committed:

@@ -20,6 +20,12 @@ class StoreUnavailable(Exception):
     """The message could not be stored (database down or shutting down); send it again later."""
 
 
+# Why a write was refused, as its sender is told.
+DATABASE_UNAVAILABLE = "the database is unavailable"
+NOT_STORED = "the message could not be stored"
+SHUTTING_DOWN = "the server is shutting down"
+
+
 class ConversationGone(Exception):
     """The conversation no longer exists (its chatbot was deleted)."""
 
