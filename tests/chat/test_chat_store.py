@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
@@ -36,12 +36,22 @@ async def chatbot_id(engine: AsyncEngine) -> str:
     return (await insert_chatbot(engine))[1]
 
 
+@asynccontextmanager
+async def running_store(
+    engine: AsyncEngine, *, batch_max: int, queue_size: int, timeout: float = 10.0
+) -> AsyncIterator[MessageStore]:
+    store = MessageStore(engine, batch_max=batch_max, queue_size=queue_size, timeout=timeout)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @pytest.fixture
 async def store(engine: AsyncEngine) -> AsyncIterator[MessageStore]:
-    store = MessageStore(engine, batch_max=64, queue_size=256)
-    await store.start()
-    yield store
-    await store.close()
+    async with running_store(engine, batch_max=64, queue_size=256) as store:
+        yield store
 
 
 async def stored_rows(engine: AsyncEngine, conversation_id: str) -> list[tuple[int, str | None]]:
@@ -136,20 +146,18 @@ async def test_two_instances_writing_to_one_conversation_never_collide(
     engine: AsyncEngine, database_url: str, chatbot_id: str, store: MessageStore
 ) -> None:
     conversation_id = await new_conversation(engine, chatbot_id)
-    async with migrated_engine(database_url) as other_engine:
-        other = MessageStore(other_engine, batch_max=16, queue_size=64)
-        await other.start()
-        try:
-            results = await asyncio.gather(
-                *(
-                    (store if i % 2 else other).append(
-                        Write(conversation_id, "visitor", f"m{i}", f"c{i}")
-                    )
-                    for i in range(120)
+    async with (
+        migrated_engine(database_url) as other_engine,
+        running_store(other_engine, batch_max=16, queue_size=64) as other,
+    ):
+        results = await asyncio.gather(
+            *(
+                (store if i % 2 else other).append(
+                    Write(conversation_id, "visitor", f"m{i}", f"c{i}")
                 )
+                for i in range(120)
             )
-        finally:
-            await other.close()
+        )
 
     assert sorted(result.message.seq for result in results) == list(range(1, 121))
     assert [seq for seq, _ in await stored_rows(engine, conversation_id)] == list(range(1, 121))
@@ -159,20 +167,18 @@ async def test_a_client_id_racing_on_two_instances_is_stored_once(
     engine: AsyncEngine, database_url: str, chatbot_id: str, store: MessageStore
 ) -> None:
     conversation_id = await new_conversation(engine, chatbot_id)
-    async with migrated_engine(database_url) as other_engine:
-        other = MessageStore(other_engine, batch_max=16, queue_size=64)
-        await other.start()
-        try:
-            for round_ in range(10):
-                client_id = f"race-{round_}"
-                results = await asyncio.gather(
-                    store.append(Write(conversation_id, "visitor", "x", client_id)),
-                    other.append(Write(conversation_id, "visitor", "x", client_id)),
-                )
-                assert results[0].message.id == results[1].message.id
-                assert sorted(result.created for result in results) == [False, True]
-        finally:
-            await other.close()
+    async with (
+        migrated_engine(database_url) as other_engine,
+        running_store(other_engine, batch_max=16, queue_size=64) as other,
+    ):
+        for round_ in range(10):
+            client_id = f"race-{round_}"
+            results = await asyncio.gather(
+                store.append(Write(conversation_id, "visitor", "x", client_id)),
+                other.append(Write(conversation_id, "visitor", "x", client_id)),
+            )
+            assert results[0].message.id == results[1].message.id
+            assert sorted(result.created for result in results) == [False, True]
 
     assert [seq for seq, _ in await stored_rows(engine, conversation_id)] == list(range(1, 11))
 
@@ -271,9 +277,7 @@ async def test_a_lost_database_refuses_writes_and_the_writer_keeps_running(
     async with migrated_engine(postgres_url) as engine:
         chatbot_id = (await insert_chatbot(engine))[1]
         conversation_id = await new_conversation(engine, chatbot_id)
-        store = MessageStore(engine, batch_max=8, queue_size=64, timeout=5)
-        await store.start()
-        try:
+        async with running_store(engine, batch_max=8, queue_size=64, timeout=5) as store:
             await store.append(Write(conversation_id, "visitor", "before", "c0"))
             await drop_postgres_database(postgres_url)
 
@@ -281,8 +285,6 @@ async def test_a_lost_database_refuses_writes_and_the_writer_keeps_running(
                 with pytest.raises(StoreUnavailable):
                     await store.append(Write(conversation_id, "visitor", "after", f"c{attempt}"))
             assert store.running
-        finally:
-            await store.close()
 
 
 async def test_a_stored_message_reads_back_exactly_as_the_store_answered(
@@ -316,9 +318,7 @@ async def _stored_while_the_loop_is_blocked(
     meanwhile; then let the appends finish. Returns (count, store, seqs in send order)."""
     async with migrated_engine(sqlite_url) as engine:
         conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
-        store = MessageStore(engine, batch_max=batch_max, queue_size=queue_size)
-        await store.start()
-        try:
+        async with running_store(engine, batch_max=batch_max, queue_size=queue_size) as store:
             appends = [
                 asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
                 for i in range(writes)
@@ -333,8 +333,6 @@ async def _stored_while_the_loop_is_blocked(
 
             results = await asyncio.gather(*appends)
             return stored, store, [result.message.seq for result in results]
-        finally:
-            await store.close()
 
 
 async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_is_busy(
@@ -373,10 +371,8 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def sqlite_store(sqlite_engine: AsyncEngine) -> AsyncIterator[MessageStore]:
-    store = MessageStore(sqlite_engine, batch_max=8, queue_size=64)
-    await store.start()
-    yield store
-    await store.close()
+    async with running_store(sqlite_engine, batch_max=8, queue_size=64) as store:
+        yield store
 
 
 @pytest.fixture

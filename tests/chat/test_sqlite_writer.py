@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Any
 
+import pytest
 from chat_helpers import insert_chatbot, migrated_engine, new_conversation
-from sqlalchemy import func, select
 
 from chatbot.chat import sqlite_writer
 from chatbot.chat.sqlite_writer import FrameReader, decode_outcome, encode_writes, frame, serve
 from chatbot.chat.writes import ConversationGone, Stored, StoreUnavailable, Write
-from chatbot.storage.schema import messages
 
 
 def test_frames_cut_anywhere_in_the_stream_read_back_whole_and_in_order() -> None:
@@ -54,11 +55,22 @@ def run_writer(
     return answers
 
 
-async def test_after_the_stop_frame_the_writer_answers_everything_it_received(
-    sqlite_url: str,
-) -> None:
+@pytest.fixture
+async def conversation_id(sqlite_url: str) -> str:
+    """A conversation in a migrated SQLite database at `sqlite_url`."""
     async with migrated_engine(sqlite_url) as engine:
-        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+        return await new_conversation(engine, (await insert_chatbot(engine))[1])
+
+
+def stored_count(sqlite_url: str) -> int:
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as database:
+        (count,) = database.execute("SELECT count(*) FROM messages").fetchone()
+    return int(count)
+
+
+async def test_after_the_stop_frame_the_writer_answers_everything_it_received(
+    sqlite_url: str, conversation_id: str
+) -> None:
     writes = [Write(conversation_id, "visitor", f"m{i}", f"c{i}") for i in range(10)]
     gone = Write("no-such-conversation", "visitor", "lost", "c0")
     repeat = Write(conversation_id, "visitor", "again", "c3")
@@ -100,18 +112,14 @@ async def test_a_batch_the_database_refuses_is_answered_unavailable_and_explaine
 
 
 async def test_an_input_that_ends_without_the_stop_frame_stops_the_writer_at_once(
-    sqlite_url: str,
+    sqlite_url: str, conversation_id: str
 ) -> None:
     """The server died: nobody waits for answers, and the senders will send again."""
-    async with migrated_engine(sqlite_url) as engine:
-        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
-        writes = [Write(conversation_id, "visitor", f"m{i}", f"c{i}") for i in range(10)]
+    writes = [Write(conversation_id, "visitor", f"m{i}", f"c{i}") for i in range(10)]
 
-        answers = run_writer(
-            sqlite_url.removeprefix("sqlite:///"), [encode_writes(writes)], batch_max=4, stop=False
-        )
+    answers = run_writer(
+        sqlite_url.removeprefix("sqlite:///"), [encode_writes(writes)], batch_max=4, stop=False
+    )
 
-        async with engine.connect() as connection:
-            count = await connection.scalar(select(func.count()).select_from(messages))
     assert answers == []
-    assert count == 0
+    assert stored_count(sqlite_url) == 0

@@ -21,7 +21,6 @@ from production_support import (
     server_env,
 )
 
-from conftest import create_postgres_database, drop_postgres_database
 from support import ServerProcess, free_port, run_cli
 
 pytestmark = pytest.mark.slow
@@ -102,59 +101,50 @@ async def _workers_seen(base_url: str, wanted: int, attempts: int = 200) -> set[
     return set(tracer.seen)
 
 
+@pytest.fixture
+def cluster_env(tmp_path: Path, postgres_url: str, redis_url: str) -> dict[str, str]:
+    """Workers' settings: a fresh PostgreSQL database for this test, and Redis."""
+    return server_env(tmp_path, CHATBOT_DATABASE_URL=postgres_url, CHATBOT_REDIS_URL=redis_url)
+
+
 async def test_two_workers_share_one_port_and_stop_cleanly_on_sigterm(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, cluster_env: dict[str, str]
 ) -> None:
-    database = await create_postgres_database()
-    env = server_env(tmp_path, CHATBOT_DATABASE_URL=database, CHATBOT_REDIS_URL=redis_url)
-    try:
-        async with running(tmp_path, env, "--workers", "2") as server:
-            workers = await _workers_seen(server.base_url, 2)
-            assert len(workers) == 2, workers
-            assert all(worker.isdigit() for worker in workers)
-            server.signal(signal.SIGTERM)
-            assert await asyncio.to_thread(server.wait, 40) == 0, server.output()
-            output = server.output()
-            for worker in workers:
-                assert f"worker {worker} chatbot [-] stopped" in output, output
-    finally:
-        await drop_postgres_database(database)
+    async with running(tmp_path, cluster_env, "--workers", "2") as server:
+        workers = await _workers_seen(server.base_url, 2)
+        assert len(workers) == 2, workers
+        assert all(worker.isdigit() for worker in workers)
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, 40) == 0, server.output()
+        output = server.output()
+        for worker in workers:
+            assert f"worker {worker} chatbot [-] stopped" in output, output
 
 
-async def test_a_worker_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
-    database = await create_postgres_database()
-    env = server_env(tmp_path, CHATBOT_DATABASE_URL=database, CHATBOT_REDIS_URL=redis_url)
-    try:
-        async with running(tmp_path, env, "--workers", "2") as server:
-            before = await _workers_seen(server.base_url, 2)
-            victim = int(sorted(before)[0])
-            os.kill(victim, signal.SIGKILL)
-            async with asyncio.timeout(40):
-                while True:
-                    now = await _workers_seen(server.base_url, 2, attempts=40)
-                    if len(now) == 2 and str(victim) not in now:
-                        break
-                    await asyncio.sleep(0.2)
-            assert "starting a replacement" in server.output()
-    finally:
-        await drop_postgres_database(database)
+async def test_a_worker_that_dies_is_replaced(tmp_path: Path, cluster_env: dict[str, str]) -> None:
+    async with running(tmp_path, cluster_env, "--workers", "2") as server:
+        before = await _workers_seen(server.base_url, 2)
+        victim = int(sorted(before)[0])
+        os.kill(victim, signal.SIGKILL)
+        async with asyncio.timeout(40):
+            while True:
+                now = await _workers_seen(server.base_url, 2, attempts=40)
+                if len(now) == 2 and str(victim) not in now:
+                    break
+                await asyncio.sleep(0.2)
+        assert "starting a replacement" in server.output()
 
 
 async def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, cluster_env: dict[str, str]
 ) -> None:
-    database = await create_postgres_database()
-    env = server_env(tmp_path, CHATBOT_DATABASE_URL=database, CHATBOT_REDIS_URL=redis_url)
-    try:
-        async with running(tmp_path, env, "--workers", "2") as server:
-            workers = [int(pid) for pid in await _workers_seen(server.base_url, 2)]
-            server.signal(signal.SIGKILL)  # the supervisor alone: no chance to stop them
-            server.wait(timeout=10)
-            async with asyncio.timeout(15):
-                while any(_alive(pid) for pid in workers):
-                    await asyncio.sleep(0.2)
-    finally:
-        await drop_postgres_database(database)
+    async with running(tmp_path, cluster_env, "--workers", "2") as server:
+        workers = [int(pid) for pid in await _workers_seen(server.base_url, 2)]
+        server.signal(signal.SIGKILL)  # the supervisor alone: no chance to stop them
+        server.wait(timeout=10)
+        async with asyncio.timeout(15):
+            while any(_alive(pid) for pid in workers):
+                await asyncio.sleep(0.2)
 
 
 def _alive(pid: int) -> bool:
@@ -166,15 +156,10 @@ def _alive(pid: int) -> bool:
 
 
 async def test_a_visitor_and_an_operator_on_different_workers_talk_to_each_other(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, cluster_env: dict[str, str]
 ) -> None:
-    database = await create_postgres_database()
-    env = server_env(tmp_path, CHATBOT_DATABASE_URL=database, CHATBOT_REDIS_URL=redis_url)
-    try:
-        async with running(tmp_path, env, "--workers", "2") as server:
-            await _talk_across_workers(server)
-    finally:
-        await drop_postgres_database(database)
+    async with running(tmp_path, cluster_env, "--workers", "2") as server:
+        await _talk_across_workers(server)
 
 
 async def _talk_across_workers(server: ServerProcess) -> None:
