@@ -45,7 +45,7 @@ MAX_PROFILES = 1000
 _STATUS_PREFIX = b'{"type":"status"'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per visitor message: not frozen, whose __init__ costs 3x
 class _Question:
     chatbot_id: str
     tenant_id: str

@@ -65,7 +65,7 @@ def _state(row: Any, count: int) -> ConversationState:
         status=str(status),
         handed_off=bool(handed_off),
         chatbot_id=str(chatbot_id),
-        started_at=_parse(started),
+        started_at=_parse(started) if first_now else None,
         first_visitor_now=bool(first_now),
     )
 

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from chat_helpers import insert_chatbot, migrated_engine, new_conversation
 from chatbot.chat import sqlite_writer
 from chatbot.chat.sqlite_writer import FrameReader, decode_outcome, encode_writes, frame, serve
 from chatbot.chat.writes import ConversationGone, Stored, StoreUnavailable, Write
+from chatbot.storage.sqlite import apply_pragmas
 
 
 def test_frames_cut_anywhere_in_the_stream_read_back_whole_and_in_order() -> None:
@@ -123,3 +125,42 @@ async def test_an_input_that_ends_without_the_stop_frame_stops_the_writer_at_onc
 
     assert answers == []
     assert stored_count(sqlite_url) == 0
+
+
+def wal_restarts(path: str) -> int:
+    """The WAL's checkpoint sequence number, which SQLite increments each time the WAL starts
+    over from its beginning (the WAL header: a big-endian integer at byte 12)."""
+    with open(f"{path}-wal", "rb") as wal:
+        header = wal.read(16)
+    return int.from_bytes(header[12:16], "big")
+
+
+def test_under_steady_writes_the_wal_starts_over_instead_of_growing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checkpoint passes alone never catch up with a writer that keeps committing, so the WAL
+    # could only start over at SQLite's automatic checkpoint, which is turned off here.
+    monkeypatch.setattr(sqlite_writer, "_CHECKPOINT_INTERVAL", 0.01)
+    monkeypatch.setattr(sqlite_writer, "_RESTART_FRAMES", 20)
+    path = str(tmp_path / "steady.db")
+    with closing(sqlite3.connect(path)) as writer:
+        apply_pragmas(writer)
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("CREATE TABLE notes (text TEXT)")
+        writer.commit()
+        first = wal_restarts(path)
+        checkpointer = sqlite_writer._Checkpointer(path)
+        try:
+            for count in range(20_000):  # bounded: about 80 MiB of WAL if it never started over
+                writer.execute("INSERT INTO notes VALUES (?)", (f"note {count}",))
+                writer.commit()
+                checkpointer.committed()
+                checkpointer.finish(writer)
+                if wal_restarts(path) - first >= 3:
+                    break
+        finally:
+            checkpointer.stop()
+        restarts, wal_size = wal_restarts(path) - first, os.path.getsize(f"{path}-wal")
+
+    assert restarts >= 3
+    assert wal_size < 8 << 20
