@@ -13,6 +13,7 @@ chat feature:
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,8 +25,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from chatbot import keys
 from chatbot.errors import NotAuthenticated
@@ -39,6 +43,26 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 _ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 
+class LoopCounter(Collector):
+    """A counter that only the event loop adds to: a plain integer, read at each scrape.
+
+    prometheus_client's Counter takes a lock on every `inc`; these count every chat message,
+    and under load that lock cost ~3% of the event loop's time.
+    """
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self._name = name
+        self._documentation = documentation
+        self.value = 0
+        registry.register(self)
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self.value)
+
+
 @dataclass(frozen=True)
 class Metrics:
     """Everything the app measures, registered in the app's own registry."""
@@ -46,8 +70,8 @@ class Metrics:
     registry: CollectorRegistry
     http_request_seconds: Histogram  # labels: method, route, status
     websockets_open: Gauge  # labels: kind = visitor | operator
-    messages_in_total: Counter
-    messages_out_total: Counter
+    messages_in_total: LoopCounter
+    messages_out_total: LoopCounter
     bot_answer_seconds: Histogram
     rate_limited_total: Counter  # labels: policy
     broker_errors_total: Counter
@@ -77,15 +101,15 @@ def create_metrics() -> Metrics:
             ("kind",),
             registry=registry,
         ),
-        messages_in_total=Counter(
+        messages_in_total=LoopCounter(
             "chatbot_messages_in",
             "Chat messages received from visitors and operators.",
-            registry=registry,
+            registry,
         ),
-        messages_out_total=Counter(
+        messages_out_total=LoopCounter(
             "chatbot_messages_out",
             "Chat message frames sent to sockets.",
-            registry=registry,
+            registry,
         ),
         bot_answer_seconds=Histogram(
             "chatbot_bot_answer_seconds",

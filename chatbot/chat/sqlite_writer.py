@@ -131,23 +131,21 @@ def encode_writes(writes: Sequence[Write]) -> bytes:
 
 
 def encode_outcome(outcome: Stored | BaseException) -> Encoded:
+    """A write's outcome for the frame back. A new message is sent without what its write
+    already holds (conversation, role, text, client_id): the server has the write."""
     if isinstance(outcome, Stored):
         m = outcome.message
-        return (
-            m.id,
-            m.seq,
-            m.conversation_id,
-            m.role,
-            m.text,
-            m.client_id,
-            m.created_at,
-            outcome.created,
+        conversation = (
             outcome.status,
             outcome.handed_off,
             outcome.chatbot_id,
             outcome.started_at,
             outcome.first_visitor_message,
         )
+        if outcome.created:
+            return (True, m.id, m.seq, m.created_at, *conversation)
+        stored = (m.id, m.seq, m.conversation_id, m.role, m.text, m.client_id, m.created_at)
+        return (False, *stored, *conversation)
     return GONE if isinstance(outcome, ConversationGone) else FAILED
 
 
@@ -156,10 +154,15 @@ def decode_outcome(encoded: Encoded, write: Write) -> Stored | BaseException:
         if encoded == GONE:
             return ConversationGone(write.conversation_id)
         return StoreUnavailable(_REFUSALS[encoded])
-    (id_, seq, conversation_id, role, text, client_id, created_at, *conversation) = encoded
-    created, status, handed_off, chatbot_id, started_at, first_visitor = conversation
+    if encoded[0]:
+        _, id_, seq, created_at, *conversation = encoded
+        message = MessageView(
+            id_, seq, write.conversation_id, write.role, write.text, write.client_id, created_at
+        )
+        return Stored(message, True, *conversation)
+    _, id_, seq, conversation_id, role, text, client_id, created_at, *conversation = encoded
     message = MessageView(id_, seq, conversation_id, role, text, client_id, created_at)
-    return Stored(message, created, status, handed_off, chatbot_id, started_at, first_visitor)
+    return Stored(message, False, *conversation)
 
 
 # ---- the writer process -------------------------------------------------------------------------

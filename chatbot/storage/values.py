@@ -24,4 +24,7 @@ def as_utc(value: datetime) -> datetime:
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 with a `Z`-free explicit offset, e.g. 2026-01-02T03:04:05.678901+00:00."""
-    return None if value is None else as_utc(value).isoformat()
+    if value is None:
+        return None
+    # Most values are UTC already (one per message sent): no conversion to make.
+    return value.isoformat() if value.tzinfo is UTC else as_utc(value).isoformat()
