@@ -8,8 +8,8 @@ The server starts it (`python -m chatbot.chat.sqlite_writer DATABASE BATCH_MAX`)
 over the writer's standard input and output in frames: a 4-byte length, then a pickle.
 
 - server → writer: a list of writes, each a tuple (conversation_id, role, text, client_id,
-  author_id). The server sends what was appended since its last frame, at most two frames
-  ahead of the writer's answers.
+  author_id). The server sends what was appended since its last frame, one frame at a time:
+  the next once the writer has answered.
 - server → writer, last: STOP (a pickled None), in an orderly stop.
 - writer → server: one frame per transaction: (outcomes, failure). The outcomes answer the
   transaction's writes in the order they were sent (see `encode_outcome`); `failure` is None, or
