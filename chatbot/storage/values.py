@@ -19,12 +19,11 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value.tzinfo is UTC:
+        return value  # the common case (every message shown): no conversion to make
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 with a `Z`-free explicit offset, e.g. 2026-01-02T03:04:05.678901+00:00."""
-    if value is None:
-        return None
-    # Most values are UTC already (one per message sent): no conversion to make.
-    return value.isoformat() if value.tzinfo is UTC else as_utc(value).isoformat()
+    return None if value is None else as_utc(value).isoformat()
