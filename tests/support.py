@@ -155,12 +155,17 @@ class ServerProcess:
                     raise AssertionError(f"server exited early:\n{self.output()}")
                 try:
                     async with session.get(self.base_url + "/readyz") as response:
-                        if response.status == 200:
+                        if response.status == 200 and self._every_worker_listens():
                             return
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
         raise AssertionError(f"server not ready within {timeout}s:\n{self.output()}")
+
+    def _every_worker_listens(self) -> bool:
+        # With --workers, /readyz answers once the first worker listens; the supervisor
+        # says when the others do.
+        return "--workers" not in self.args or " workers serving on http://" in self.output()
 
     def signal(self, signum: int) -> None:
         assert self.process is not None
