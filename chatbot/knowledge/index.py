@@ -12,6 +12,10 @@ Latency: embedding a passage costs milliseconds, so a big upload (hundreds of pa
 hold the next question for seconds. When more than `inline_embeddings` passages lack one, the
 index is built by wording alone at once and rebuilt with meaning in the background, embedding
 a batch at a time so that other chatbots' questions are not held behind it.
+
+The sentence model takes seconds to load. It starts loading in the background as soon as any
+knowledge exists (when the app starts, or after the first write), so that the first question
+does not wait for it; a process without knowledge never loads it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot import keys
 from chatbot.backends.cache import Cache
+from chatbot.health.probes import describe_exception
 from chatbot.knowledge.drafts import searchable
-from chatbot.knowledge.repository import StoredPassage, knowledge_fingerprint, load_passages
+from chatbot.knowledge.repository import (
+    StoredPassage,
+    any_knowledge,
+    knowledge_fingerprint,
+    load_passages,
+)
 from chatbot.retrieval.embedder import Embedder, TextEmbedding, create_embedder
 from chatbot.retrieval.index import KnowledgeIndex, build_index
 from chatbot.storage.schema import knowledge_passages
@@ -71,6 +81,7 @@ class KnowledgeIndexes:
         self._build_slots = asyncio.Semaphore(CONCURRENT_BUILDS)
         self._embedding: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._embedding_slot = asyncio.Semaphore(1)  # background work leaves room for questions
+        self._model_loading: asyncio.Task[None] | None = None
 
     async def fingerprint(self, chatbot_id: str) -> str:
         """The chatbot's current knowledge fingerprint, from the cache or the database."""
@@ -103,9 +114,37 @@ class KnowledgeIndexes:
         """Called after a write to the chatbot's knowledge: every instance rebuilds on next use."""
         self._built.pop(chatbot_id, None)
         await self.cache.delete(fingerprint_key(chatbot_id))
+        self.load_model_when_needed()
+
+    def load_model_when_needed(self) -> asyncio.Task[None] | None:
+        """Load the sentence model in the background if any knowledge exists and it is not yet.
+
+        Returns the background load (the one already running, if any), or None when there is
+        nothing to load.
+        """
+        if self.embedder is None or self.embedder.loaded:
+            return None
+        if self._model_loading is None:
+            task = asyncio.create_task(self._load_model(self.embedder), name="sentence-model")
+            task.add_done_callback(lambda _: setattr(self, "_model_loading", None))
+            self._model_loading = task
+        return self._model_loading
+
+    async def _load_model(self, embedder: Embedder) -> None:
+        try:
+            if await any_knowledge(self.engine):
+                await embedder.aload()
+        except Exception as error:  # the first question that needs the model tries again
+            log.warning(
+                "could not load the sentence model ahead of questions (%s): "
+                "the first question will load it",
+                describe_exception(error),
+            )
 
     async def close(self) -> None:
         tasks = [*self._building.values(), *self._embedding.values()]
+        if self._model_loading is not None:
+            tasks.append(self._model_loading)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -224,6 +263,7 @@ async def knowledge_context(app: web.Application) -> AsyncIterator[None]:
     embedder = process_embedder() if settings.brains.semantic else None
     indexes = KnowledgeIndexes(app[keys.ENGINE], app[keys.CACHE], embedder)
     app[KNOWLEDGE_INDEXES] = indexes
+    indexes.load_model_when_needed()
     yield
     await indexes.close()
 

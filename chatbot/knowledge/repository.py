@@ -271,6 +271,13 @@ async def load_passages(engine: AsyncEngine, chatbot_id: str) -> list[StoredPass
         ]
 
 
+async def any_knowledge(engine: AsyncEngine) -> bool:
+    """Whether any chatbot has knowledge to search."""
+    async with engine.connect() as connection:
+        found = await connection.execute(select(knowledge_passages.c.id).limit(1))
+        return found.first() is not None
+
+
 async def knowledge_fingerprint(engine: AsyncEngine, chatbot_id: str) -> str:
     """Changes whenever an entry of the chatbot is added, changed or deleted."""
     query = select(func.count(), func.max(knowledge_entries.c.updated_at)).where(

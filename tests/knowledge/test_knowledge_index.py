@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
+import pytest
 from knowledge_support import FAQ, add_entry, add_faq, owner_with_chatbot
 from sqlalchemy import select
 
 from chatbot import keys
-from chatbot.knowledge.index import KnowledgeIndexes, knowledge_index, process_embedder
+from chatbot.knowledge import index as index_module
+from chatbot.knowledge.index import (
+    KNOWLEDGE_INDEXES,
+    KnowledgeIndexes,
+    knowledge_index,
+    process_embedder,
+)
+from chatbot.retrieval.embedder import Embedder
 from chatbot.storage.schema import knowledge_passages
 
 from conftest import AppClient, ClientFactory
@@ -162,3 +171,68 @@ async def test_a_big_embedding_backlog_answers_by_wording_at_once_and_by_meaning
     assert sorted(p.title for p in first.passages) == sorted(q for q, _ in FAQ)
     assert sorted(p.title for p in later.passages) == sorted(q for q, _ in FAQ)
     assert all(await _stored_embeddings(api))
+
+
+async def _until_loaded(embedder: Embedder) -> None:
+    deadline = time.monotonic() + 60  # loading the model can take seconds on a busy machine
+    while not embedder.loaded:
+        assert time.monotonic() < deadline, "the sentence model was never loaded"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_first_knowledge_written_starts_loading_the_sentence_model(
+    make_client: ClientFactory,
+) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    embedder = Embedder()  # not the process's: this one starts unloaded
+    indexes = KnowledgeIndexes(api.app[keys.ENGINE], api.app[keys.CACHE], embedder)
+    try:
+        without_knowledge = indexes.load_model_when_needed()
+        assert without_knowledge is not None
+        await without_knowledge
+        assert not embedder.loaded  # nothing to search: no model in memory
+
+        await add_entry(api, owner, question="Is parking free?", answer="Yes, always.")
+        await indexes.changed(owner.chatbot["id"])  # what every knowledge write calls
+        await _until_loaded(embedder)  # no question asked
+        assert indexes.load_model_when_needed() is None
+    finally:
+        await indexes.close()
+
+
+async def test_an_app_started_over_existing_knowledge_loads_the_model_before_any_question(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    await add_entry(api, owner, question="Is parking free?", answer="Yes, always.")
+    embedder = Embedder()  # the restarted process's model, not loaded yet
+    monkeypatch.setattr(index_module, "process_embedder", lambda: embedder)
+
+    restarted = await make_client()  # the same database, semantic search on (the default)
+
+    assert restarted.app[KNOWLEDGE_INDEXES].embedder is embedder
+    await _until_loaded(embedder)
+
+
+async def test_a_model_that_cannot_load_ahead_of_questions_is_one_warning_not_a_crash(
+    make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    await add_entry(api, owner, question="Is parking free?", answer="Yes, always.")
+    broken = Embedder(tmp_path / "no-model-here")
+    indexes = KnowledgeIndexes(api.app[keys.ENGINE], api.app[keys.CACHE], broken)
+    try:
+        loading = indexes.load_model_when_needed()
+        assert loading is not None
+        await loading  # does not raise: the server goes on
+
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1, warnings
+        assert "could not load the sentence model ahead of questions" in warnings[0]
+        assert "Traceback" not in caplog.text
+        assert not broken.loaded
+    finally:
+        await indexes.close()
