@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,14 @@ def sqlite_writer_processes(parent: int) -> list[int]:
         for pid in children
         if b"chatbot.chat.sqlite_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
+
+
+async def until(condition: Callable[[], bool], timeout: float, failure: str = "") -> None:
+    """Wait until `condition()` holds; fail the test if it does not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure or f"still not true after {timeout} s"
+        await asyncio.sleep(0.05)
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any
 
 import pytest
 from aiohttp import ClientWebSocketResponse
@@ -28,7 +27,7 @@ from chatbot import keys
 from chatbot.storage.schema import messages
 
 from conftest import AppClient, ClientFactory
-from support import RedisServer
+from support import RedisServer, until
 
 AGENT = "/ws/chat/agent/"
 
@@ -178,12 +177,6 @@ async def drain_into(ws: ClientWebSocketResponse, seqs: list[int], stop: asyncio
             continue
         if frame["type"] == "message":
             seqs.append(frame["message"]["seq"])
-
-
-async def until(condition: Any, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 async def test_delivery_resumes_after_redis_restarts_and_nothing_is_missing_or_doubled(

@@ -22,6 +22,7 @@ from chatbot.retrieval.embedder import Embedder
 from chatbot.storage.schema import knowledge_passages
 
 from conftest import AppClient, ClientFactory
+from support import until
 
 LEXICAL = {"brains": {"semantic": False}}
 
@@ -174,10 +175,8 @@ async def test_a_big_embedding_backlog_answers_by_wording_at_once_and_by_meaning
 
 
 async def _until_loaded(embedder: Embedder) -> None:
-    deadline = time.monotonic() + 60  # loading the model can take seconds on a busy machine
-    while not embedder.loaded:
-        assert time.monotonic() < deadline, "the sentence model was never loaded"
-        await asyncio.sleep(0.05)
+    # Loading the model can take seconds on a busy machine.
+    await until(lambda: embedder.loaded, 60, "the sentence model was never loaded")
 
 
 async def test_the_first_knowledge_written_starts_loading_the_sentence_model(
