@@ -13,7 +13,7 @@ from chatbot.backends.cache import Cache, MemoryCache, RedisCache
 from chatbot.backends.ratelimit import RateLimiter
 from chatbot.backends.redis_broker import RedisBroker
 
-from support import RedisServer
+from support import RedisServer, until
 
 
 class Recorder:
@@ -48,6 +48,18 @@ async def redis_client(backend_redis_url: str) -> AsyncIterator[Redis | None]:
     await client.aclose()
 
 
+async def _until_subscribed(
+    client: Redis | None, prefix: str, channel: str, count: int = 1
+) -> None:
+    """Wait until Redis has `count` subscribers on the channel (SUBSCRIBE is not acknowledged)."""
+    if client is None:
+        return  # the in-process broker subscribes synchronously
+    name = f"{prefix}:{channel}"
+    async with asyncio.timeout(5):
+        while (await client.pubsub_numsub(name))[0][1] < count:
+            await asyncio.sleep(0.02)
+
+
 async def _broker(client: Redis | None, prefix: str) -> Broker:
     broker: Broker = MemoryBroker() if client is None else RedisBroker(client, prefix)
     await broker.start()
@@ -66,13 +78,18 @@ async def test_broker_delivers_to_subscribers_exactly_once(
         await broker.publish("room:1", b"one")
         await broker.publish("room:2", b"elsewhere")
         await broker.publish("room:1", b"two")
-        await recorder.wait_for(2)
-        await asyncio.sleep(0.2)  # a Redis echo of our own publishes would arrive by now
-        assert recorder.messages == [("room:1", b"one"), ("room:1", b"two")]
+        # Messages on one channel arrive in order: a Redis echo of "one" or "two" would come
+        # before this marker, so once the marker is in, nothing else is on its way.
+        await broker.publish("room:1", b"marker")
+        await recorder.wait_for(3)
+        assert recorder.messages == [("room:1", b"one"), ("room:1", b"two"), ("room:1", b"marker")]
         await broker.unsubscribe("room:1")
         await broker.publish("room:1", b"after unsubscribing")
-        await asyncio.sleep(0.1)
-        assert len(recorder.messages) == 2
+        await broker.subscribe("room:marker")
+        await _until_subscribed(redis_client, redis_prefix, "room:marker")
+        await broker.publish("room:marker", b"after it")
+        await recorder.wait_for(4)
+        assert recorder.messages[3:] == [("room:marker", b"after it")]
         assert broker.healthy
     finally:
         await broker.close()
@@ -89,7 +106,7 @@ async def test_redis_broker_reaches_other_instances(redis_url: str, redis_prefix
     try:
         await first.subscribe("room")
         await second.subscribe("room")
-        await asyncio.sleep(0.1)
+        await _until_subscribed(client, redis_prefix, "room", count=2)
         await first.publish("room", b"from first")
         await second.publish("room", b"from second")
         await a.wait_for(2)
@@ -124,8 +141,7 @@ async def test_redis_broker_reconnects_after_redis_restarts_and_says_so(
         await receiver.subscribe("room")
         server.stop()
         await sender.publish("room", b"lost while down")
-        await asyncio.sleep(1.5)
-        assert not receiver.healthy
+        await until(lambda: not receiver.healthy, 10, "the receiver never noticed Redis was down")
         server.start()
         async with asyncio.timeout(10):
             while recorder.reconnects == 0 or not sender.healthy:

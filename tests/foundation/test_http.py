@@ -39,7 +39,7 @@ async def test_every_route_answers_with_and_without_its_trailing_slash(client: A
             assert not (response.status == 404 and ROUTER_404 in body), where
 
 
-@pytest.mark.parametrize("path", ["/api/nope", "/api/", "/auth/nope/", "/v1/models", "/ws/nope"])
+@pytest.mark.parametrize("path", ["/api/nope", "/api/", "/auth/nope/", "/v1/nope", "/ws/nope"])
 async def test_unknown_api_paths_answer_the_contract_json_404(client: AppClient, path: str) -> None:
     response = await client.get(path)
     assert response.status == 404
