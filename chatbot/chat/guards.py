@@ -16,7 +16,8 @@ def websocket_response(settings: Settings) -> web.WebSocketResponse:
     """A response with the chat's limits: frame size (1009 beyond), compression, heartbeats."""
     chat = settings.chat
     return web.WebSocketResponse(
-        max_msg_size=chat.max_frame_bytes,
+        # aiohttp refuses a frame of exactly max_msg_size bytes; the limit is the largest allowed.
+        max_msg_size=chat.max_frame_bytes + 1,
         compress=chat.compression,
         heartbeat=chat.heartbeat_seconds,
         autoping=True,
