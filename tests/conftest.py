@@ -161,14 +161,39 @@ def redis_prefix() -> str:
 SettingsFactory = Callable[..., Settings]
 
 
+STACKS = ("sqlite", "postgres+redis")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_stacks: runs on SQLite and on PostgreSQL with Redis")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The two storage stacks write messages through different code: tests marked
+    # `both_stacks` (the socket protocol's) run on each.
+    if metafunc.definition.get_closest_marker("both_stacks") and "stack" in metafunc.fixturenames:
+        metafunc.parametrize("stack", STACKS, indirect=True)
+
+
 @pytest.fixture
-def make_settings(sqlite_url: str, redis_prefix: str) -> SettingsFactory:
-    """Settings for a test app: SQLite and in-process backends unless told otherwise."""
+def stack(request: pytest.FixtureRequest, sqlite_url: str) -> dict[str, str]:
+    """The database and Redis of a test app: SQLite with in-process backends, or (for tests
+    marked `both_stacks`) also a fresh PostgreSQL database with Redis."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return {"database_url": sqlite_url, "redis_url": ""}
+    return {
+        "database_url": request.getfixturevalue("postgres_url"),
+        "redis_url": request.getfixturevalue("redis_url"),
+    }
+
+
+@pytest.fixture
+def make_settings(stack: dict[str, str], redis_prefix: str) -> SettingsFactory:
+    """Settings for a test app on the test's stack, with the given overrides."""
 
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": sqlite_url,
-            "redis_url": "",
+            **stack,
             "redis_prefix": redis_prefix,
             "secret_key": TEST_SECRET_KEY,
             "access_log": False,

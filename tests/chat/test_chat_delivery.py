@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import WSMsgType
 from chat_helpers import (
     create_chatbot,
@@ -22,6 +23,8 @@ from chatbot.chat.protocol import message_frame as encode_message
 from chatbot.chat.store import Write
 
 from conftest import AppClient, ClientFactory
+
+pytestmark = pytest.mark.both_stacks
 
 
 async def test_a_message_after_a_gap_comes_after_the_missed_ones_read_from_the_database(

@@ -22,6 +22,8 @@ from chat_helpers import (
 
 from conftest import AppClient, ClientFactory
 
+pytestmark = pytest.mark.both_stacks
+
 AGENT = "/ws/chat/agent/"
 
 

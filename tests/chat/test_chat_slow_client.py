@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from aiohttp import WSMsgType
 from chat_helpers import create_chatbot, message_frame, next_frame, register, visitor_path
 
 from conftest import ClientFactory
+
+pytestmark = pytest.mark.both_stacks
 
 
 async def test_a_client_that_stops_reading_is_closed_with_4008_while_another_keeps_up(

@@ -16,6 +16,8 @@ from chat_helpers import (
 
 from conftest import AppClient, ClientFactory
 
+pytestmark = pytest.mark.both_stacks
+
 
 async def test_a_new_visitor_is_welcomed_then_greeted_as_seq_1(client: AppClient) -> None:
     tenant = await register(client)

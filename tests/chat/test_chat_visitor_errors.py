@@ -17,6 +17,8 @@ from chat_helpers import (
 
 from conftest import AppClient, ClientFactory, drop_postgres_database
 
+pytestmark = pytest.mark.both_stacks
+
 BAD_FRAMES: list[tuple[str, str | bytes]] = [
     ("not JSON", "hello"),
     ("truncated JSON", '{"type": "message", "text": '),
