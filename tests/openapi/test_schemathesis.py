@@ -24,19 +24,22 @@ from schemathesis.config import SchemathesisWarning
 from conftest import TEST_SECRET_KEY
 from support import ServerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_stacks]
 
 SCHEMATHESIS = Path(sys.executable).parent / "st"
 GENEROUS = "100000/minute"
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+async def server(
+    tmp_path: Path, stack: dict[str, str], redis_prefix: str
+) -> AsyncIterator[ServerProcess]:
     (tmp_path / "none.yaml").write_text("{}\n")
     process = ServerProcess(
         {
-            "CHATBOT_DATABASE_URL": f"sqlite:///{tmp_path}/chatbot.db",
-            "CHATBOT_REDIS_URL": "",
+            "CHATBOT_DATABASE_URL": stack["database_url"],
+            "CHATBOT_REDIS_URL": stack["redis_url"],
+            "CHATBOT_REDIS_PREFIX": redis_prefix,
             "CHATBOT_CONFIG": str(tmp_path / "none.yaml"),
             "CHATBOT_SECRET_KEY": TEST_SECRET_KEY,
             "CHATBOT_ACCESS_LOG": "false",
