@@ -75,11 +75,22 @@ async def test_a_brain_without_a_good_answer_hands_the_conversation_to_a_person(
             handed = await frame_of_type(agent, "conversation")
         await send_message(visitor, "hello?", "after-handoff")
         await message_frame(visitor, "visitor", client_id="after-handoff")
-        await no_frame_within(visitor, 0.4)
+        conversation_id = answer["message"]["conversation_id"]
+        await agent.send_json({"type": "release", "conversation_id": conversation_id})
+        await frame_of_type(visitor, "status")
+        await send_message(visitor, "what about now?", "after-release")
+        await message_frame(visitor, "bot")
+        # Answers come in the order of the questions, so any answer to "hello?" is stored by now.
+        response = await client.get(
+            f"/api/conversations/{conversation_id}/messages/", headers=tenant.headers
+        )
+        stored = [(m["role"], m["text"]) for m in (await response.json())["items"]]
 
     assert answer["message"]["text"]  # the fallback offering a person
     assert status["status"] == "waiting_for_human"
     assert handed["conversation"]["handed_off"] is True
+    roles = [role for role, _ in stored]
+    assert roles == ["visitor", "bot", "visitor", "visitor", "bot"], stored
 
 
 async def test_per_message_compression_is_off_by_default(client: AppClient) -> None:
