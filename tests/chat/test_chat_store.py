@@ -317,10 +317,11 @@ async def test_a_stored_message_reads_back_exactly_as_the_store_answered(
 
 
 async def _stored_while_the_loop_is_blocked(
-    sqlite_url: str, *, writes: int, batch_max: int, queue_size: int
+    sqlite_url: str, *, writes: int, batch_max: int, queue_size: int, expected: int
 ) -> tuple[int, MessageStore, list[int]]:
-    """Queue `writes` appends, block the event loop for a second, and count the stored rows
-    meanwhile; then let the appends finish. Returns (count, store, seqs in send order)."""
+    """Queue `writes` appends, then block the event loop while counting the stored rows until
+    `expected` are there (or 20 s pass); then let the appends finish.
+    Returns (count, store, seqs in send order)."""
     async with migrated_engine(sqlite_url) as engine:
         conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
         async with running_store(engine, batch_max=batch_max, queue_size=queue_size) as store:
@@ -331,10 +332,16 @@ async def _stored_while_the_loop_is_blocked(
             await asyncio.sleep(0)  # each append ran until it waits (for its commit, or room)
             await asyncio.sleep(0)  # the accepted ones went to the writer process in one frame
 
-            time.sleep(1.0)  # the loop is blocked: only the writer process can make progress
+            # The loop stays blocked here: only the writer process can make progress. The
+            # deadline is generous (a loaded machine); the count, not the time, is the check.
             path = sqlite_url.removeprefix("sqlite:///")
+            deadline = time.monotonic() + 20
             with closing(sqlite3.connect(path)) as database:
-                (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
+                while True:
+                    (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
+                    if stored >= expected or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
 
             results = await asyncio.gather(*appends)
             return stored, store, [result.message.seq for result in results]
@@ -345,7 +352,7 @@ async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_i
 ) -> None:
     """The writer process takes the next batch itself: a busy loop does not hold the database."""
     stored, store, seqs = await _stored_while_the_loop_is_blocked(
-        sqlite_url, writes=20, batch_max=4, queue_size=64
+        sqlite_url, writes=20, batch_max=4, queue_size=64, expected=20
     )
 
     assert stored == 20
@@ -357,7 +364,7 @@ async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
     sqlite_url: str,
 ) -> None:
     stored, _, seqs = await _stored_while_the_loop_is_blocked(
-        sqlite_url, writes=10, batch_max=64, queue_size=4
+        sqlite_url, writes=10, batch_max=64, queue_size=4, expected=4
     )
 
     assert stored == 4  # only the four accepted writes reached the writer
