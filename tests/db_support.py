@@ -1,4 +1,8 @@
-"""Rows written straight to the tables, with the columns the chat feature maintains."""
+"""Rows written straight to the tables, with the columns the chat feature maintains.
+
+Only for what the sockets cannot make: conversations dated in the past (the analytics tests).
+Everything else makes its conversations over the real sockets (`visitor_support`).
+"""
 
 from __future__ import annotations
 

@@ -9,19 +9,13 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 from chatbot_support import Account, error_of, new_chatbot, signup
-from db_support import insert_conversation
+from visitor_support import visitor_says
 
 from chatbot import keys
 from chatbot.openapi.generator import openapi_path
-from chatbot.storage.values import new_id, utcnow
+from chatbot.storage.values import new_id
 
 from conftest import AppClient, ClientFactory
-
-
-async def _conversation(client: AppClient, chatbot_id: str) -> str:
-    """A conversation with one visitor message, written as the chat feature writes it."""
-    engine = client.app[keys.ENGINE]
-    return await insert_conversation(engine, chatbot_id, [("visitor", "hello", utcnow())])
 
 
 def _upload() -> FormData:
@@ -75,7 +69,7 @@ async def test_another_users_objects_answer_404_exactly_like_missing_ones(
         headers=alice.headers,
     )
     entry = await entry_response.json()
-    conversation = await _conversation(api, bot["id"])
+    conversation = await visitor_says(api, bot["slug"], ["hello"])
     theirs = {"bot": bot["id"], "entry": entry["id"], "conversation": conversation}
     missing = {name: str(uuid.uuid4()) for name in theirs}
     await new_chatbot(api, bob)  # Bob has chatbots of his own: ownership, not emptiness

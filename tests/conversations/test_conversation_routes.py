@@ -1,11 +1,19 @@
-"""The inbox list and a conversation's messages, on SQLite and PostgreSQL."""
+"""The inbox list and a conversation's messages, on SQLite and PostgreSQL, for conversations
+made over the real sockets."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from conversation_support import Owner, add_conversation, error_of, owner_with_chatbot
+from conversation_support import (
+    GREETING,
+    Owner,
+    error_of,
+    operator_acts,
+    owner_with_chatbot,
+    visitor_says,
+)
 
 from conftest import AppClient, ClientFactory
 
@@ -18,6 +26,12 @@ async def api(make_client: ClientFactory, database_url: str) -> AppClient:
 @pytest.fixture
 async def owner(api: AppClient) -> Owner:
     return await owner_with_chatbot(api)
+
+
+async def _messages(api: AppClient, owner: Owner, conversation: str) -> list[dict[str, Any]]:
+    response = await api.get(f"/api/conversations/{conversation}/messages/", headers=owner.headers)
+    items: list[dict[str, Any]] = (await response.json())["items"]
+    return items
 
 
 async def _inbox(api: AppClient, owner: Owner, query: str = "") -> list[dict[str, Any]]:
@@ -33,25 +47,23 @@ async def _inbox(api: AppClient, owner: Owner, query: str = "") -> list[dict[str
 async def test_the_inbox_lists_conversations_newest_message_first(
     api: AppClient, owner: Owner
 ) -> None:
-    old = await add_conversation(api, owner.chatbot_id, [("visitor", "old")], minute=1)
-    new = await add_conversation(api, owner.chatbot_id, [("visitor", "new")], minute=5)
-    middle = await add_conversation(
-        api, owner.chatbot_id, [("bot", "Hi!"), ("visitor", "mid"), ("bot", "Sure.")], minute=3
-    )
+    old = await visitor_says(api, owner.slug, ["old"])
+    middle = await visitor_says(api, owner.slug, ["mid"])
+    new = await visitor_says(api, owner.slug, ["new"])
+    await operator_acts(api, owner.headers, old, texts=("still there?",))
 
     items = await _inbox(api, owner)
 
-    assert [item["id"] for item in items] == [new, middle, old]
+    assert [item["id"] for item in items] == [old, new, middle]
 
 
 async def test_a_conversation_appears_once_the_visitor_has_written(
     api: AppClient, owner: Owner
 ) -> None:
-    await add_conversation(api, owner.chatbot_id, [], minute=1)
-    await add_conversation(api, owner.chatbot_id, [("bot", "Hello! How can I help?")], minute=2)
-    spoke = await add_conversation(
-        api, owner.chatbot_id, [("bot", "Hello!"), ("visitor", "Hi")], minute=3
-    )
+    async with api.ws_connect(f"/ws/chat/public/{owner.slug}/") as silent:
+        assert (await silent.receive_json())["type"] == "welcome"
+        assert (await silent.receive_json())["message"]["text"] == GREETING
+    spoke = await visitor_says(api, owner.slug, ["Hi"])
 
     assert [item["id"] for item in await _inbox(api, owner)] == [spoke]
 
@@ -59,35 +71,30 @@ async def test_a_conversation_appears_once_the_visitor_has_written(
 async def test_each_conversation_shows_its_status_times_and_latest_message(
     api: AppClient, owner: Owner
 ) -> None:
-    conversation = await add_conversation(
-        api,
-        owner.chatbot_id,
-        [("visitor", "Can I talk to a person?"), ("bot", "Someone is coming.")],
-        status="waiting_for_human",
-    )
+    conversation = await visitor_says(api, owner.slug, ["Can I talk to a person?"], handoff=True)
+    messages = await _messages(api, owner, conversation)
 
     [item] = await _inbox(api, owner)
 
     assert item["id"] == conversation
     assert item["chatbot_id"] == owner.chatbot_id
     assert item["status"] == "waiting_for_human"
-    assert item["started_at"] == "2026-01-01T12:00:00+00:00"
-    assert item["last_message_at"] == "2026-01-01T12:00:02+00:00"
-    assert item["last_seq"] == 2
+    assert item["started_at"] <= messages[0]["created_at"]
+    assert item["last_message_at"] == messages[-1]["created_at"]
+    assert item["last_seq"] == 3
     last = item["last_message"]
-    assert (last["seq"], last["role"], last["text"]) == (2, "bot", "Someone is coming.")
+    assert (last["seq"], last["role"], last["text"]) == (3, "bot", "Can I talk to a person?")
     assert last["conversation_id"] == conversation
 
 
 async def test_the_inbox_filters_by_status_and_pages_with_limit_and_before(
     api: AppClient, owner: Owner
 ) -> None:
-    ids = [
-        await add_conversation(
-            api, owner.chatbot_id, [("visitor", f"#{n}")], minute=n, status=status
-        )
-        for n, status in enumerate(["bot", "human", "bot", "human", "closed"])
-    ]
+    ids = []
+    for n, status in enumerate(["bot", "human", "bot", "human", "closed"]):
+        ids.append(await visitor_says(api, owner.slug, [f"#{n}"]))
+        if status != "bot":
+            await operator_acts(api, owner.headers, ids[-1], status=status)
 
     waiting = await _inbox(api, owner, "?status=human")
     first_page = await _inbox(api, owner, "?limit=2")
@@ -102,16 +109,19 @@ async def test_the_inbox_filters_by_status_and_pages_with_limit_and_before(
 async def test_conversations_of_the_owners_other_chatbot_are_not_listed(
     api: AppClient, owner: Owner
 ) -> None:
-    mine = await add_conversation(api, owner.chatbot_id, [("visitor", "here")])
-    response = await api.post("/api/chatbots/", json={"name": "Other"}, headers=owner.headers)
-    await add_conversation(api, (await response.json())["id"], [("visitor", "there")])
+    mine = await visitor_says(api, owner.slug, ["here"])
+    response = await api.post(
+        "/api/chatbots/", json={"name": "Other", "brain": {"type": "echo"}}, headers=owner.headers
+    )
+    await visitor_says(api, (await response.json())["slug"], ["there"])
 
     assert [item["id"] for item in await _inbox(api, owner)] == [mine]
 
 
 async def test_messages_come_in_seq_order_after_the_given_seq(api: AppClient, owner: Owner) -> None:
-    turns = [("bot", "Hi"), ("visitor", "Price?"), ("bot", "10 euros"), ("operator", "Hello")]
-    conversation = await add_conversation(api, owner.chatbot_id, turns)
+    conversation = await visitor_says(api, owner.slug, ["Price?"])
+    await operator_acts(api, owner.headers, conversation, status="human", texts=("10 euros",))
+    turns = [("bot", GREETING), ("visitor", "Price?"), ("bot", "Price?"), ("operator", "10 euros")]
     path = f"/api/conversations/{conversation}/messages"
 
     everything = await (await api.get(path, headers=owner.headers)).json()
@@ -122,31 +132,34 @@ async def test_messages_come_in_seq_order_after_the_given_seq(api: AppClient, ow
         (n, role, text) for n, (role, text) in enumerate(turns, start=1)
     ]
     assert everything["has_more"] is False
-    assert everything["items"][1] == {
-        "id": everything["items"][1]["id"],
+    visitor = everything["items"][1]
+    assert visitor == {
+        "id": visitor["id"],
         "seq": 2,
         "conversation_id": conversation,
         "role": "visitor",
         "text": "Price?",
-        "client_id": "c2",
-        "created_at": "2026-01-01T12:00:02+00:00",
+        "client_id": "c1",
+        "created_at": visitor["created_at"],
     }
+    assert visitor["created_at"].endswith("+00:00")
     assert after_two["items"] == everything["items"][2:]
     assert after_all == {"items": [], "has_more": False}
 
 
 async def test_a_long_conversation_comes_in_pages(api: AppClient, owner: Owner) -> None:
-    conversation = await add_conversation(
-        api, owner.chatbot_id, [("visitor", f"m{n}") for n in range(5)]
-    )
+    conversation = await visitor_says(api, owner.slug, [f"m{n}" for n in range(5)])
     path = f"/api/conversations/{conversation}/messages/"
 
     page = await (await api.get(f"{path}?limit=3", headers=owner.headers)).json()
-    rest = await (await api.get(f"{path}?limit=3&after=3", headers=owner.headers)).json()
+    middle = await (await api.get(f"{path}?limit=3&after=3", headers=owner.headers)).json()
+    rest = await (await api.get(f"{path}?limit=3&after=9", headers=owner.headers)).json()
 
     assert [m["seq"] for m in page["items"]] == [1, 2, 3]
     assert page["has_more"] is True
-    assert [m["seq"] for m in rest["items"]] == [4, 5]
+    assert [m["seq"] for m in middle["items"]] == [4, 5, 6]
+    assert middle["has_more"] is True
+    assert [m["seq"] for m in rest["items"]] == [10, 11]  # the greeting, then 5 questions
     assert rest["has_more"] is False
 
 
@@ -188,7 +201,7 @@ async def test_a_bad_inbox_query_answers_422(api: AppClient, owner: Owner, query
 async def test_any_rfc_3339_time_is_a_valid_cursor(
     api: AppClient, owner: Owner, before: str
 ) -> None:
-    conversation = await add_conversation(api, owner.chatbot_id, [("visitor", "hi")])
+    conversation = await visitor_says(api, owner.slug, ["hi"])
 
     listed = await _inbox(api, owner, f"?before={before}")
 
@@ -199,7 +212,7 @@ async def test_any_rfc_3339_time_is_a_valid_cursor(
     "query", ["?after=-1", "?after=two", "?after=1.5", "?after=99999999999", "?limit=0"]
 )
 async def test_a_bad_messages_query_answers_422(api: AppClient, owner: Owner, query: str) -> None:
-    conversation = await add_conversation(api, owner.chatbot_id, [("visitor", "hi")])
+    conversation = await visitor_says(api, owner.slug, ["hi"])
 
     response = await api.get(
         f"/api/conversations/{conversation}/messages/{query}", headers=owner.headers
@@ -210,7 +223,7 @@ async def test_a_bad_messages_query_answers_422(api: AppClient, owner: Owner, qu
 
 
 async def test_unknown_query_parameters_are_ignored(api: AppClient, owner: Owner) -> None:
-    conversation = await add_conversation(api, owner.chatbot_id, [("visitor", "hi")])
+    conversation = await visitor_says(api, owner.slug, ["hi"])
 
     listed = await _inbox(api, owner, "?_=1700000000")
     response = await api.get(
@@ -218,4 +231,4 @@ async def test_unknown_query_parameters_are_ignored(api: AppClient, owner: Owner
     )
 
     assert [item["id"] for item in listed] == [conversation]
-    assert [m["text"] for m in (await response.json())["items"]] == ["hi"]
+    assert [m["text"] for m in (await response.json())["items"]] == [GREETING, "hi", "hi"]

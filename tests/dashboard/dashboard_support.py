@@ -9,8 +9,6 @@ from typing import Any
 import api_support
 from aiohttp import ClientResponse
 from api_support import PASSWORD
-from db_support import Turn, insert_conversation
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conftest import AppClient
 
@@ -92,10 +90,3 @@ async def user_id_of(client: AppClient) -> str:
     me = await client.get("/auth/me/", headers=headers)
     user_id: str = (await me.json())["id"]
     return user_id
-
-
-async def add_conversation(
-    engine: AsyncEngine, chatbot_id: str, turns: list[Turn], *, status: str = "bot"
-) -> str:
-    """A conversation written straight to the tables, with the columns the chat maintains."""
-    return await insert_conversation(engine, chatbot_id, turns, status=status)

@@ -6,6 +6,7 @@ import html
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from db_support import insert_conversation
 from sqlalchemy import insert
 
 from chatbot import keys
@@ -14,7 +15,7 @@ from chatbot.dashboard.analytics_views import date_range
 from chatbot.storage.schema import users
 from chatbot.storage.values import new_id
 
-from .dashboard_support import add_conversation, create_chatbot, sign_up, user_id_of
+from .dashboard_support import create_chatbot, sign_up, user_id_of
 from conftest import AppClient, ClientFactory
 
 DAY1 = datetime(2026, 2, 10, 0, 0, tzinfo=UTC)
@@ -35,15 +36,19 @@ async def client(make_client: ClientFactory, database_url: str) -> AppClient:
 
 
 async def seeded(client: AppClient) -> tuple[str, str, str]:
-    """Two chatbots of the owner with conversations over two days; (owner, first, second)."""
+    """Two chatbots of the owner with conversations over two days; (owner, first, second).
+
+    Written straight to the tables (`db_support`): analytics counts by day, and the sockets
+    stamp every message with the current time, so past days cannot be made through them.
+    """
     engine = client.app[keys.ENGINE]
     first = await create_chatbot(client, "First", greeting="")
     second = await create_chatbot(client, "Second", greeting="")
     # Day 1: a bot-only conversation, and one handed over whose visitor waited 60 s.
-    await add_conversation(
+    await insert_conversation(
         engine, first, [("visitor", "hi", at(DAY1, 9)), ("bot", "hello", at(DAY1, 9.001))]
     )
-    await add_conversation(
+    await insert_conversation(
         engine,
         first,
         [
@@ -55,7 +60,7 @@ async def seeded(client: AppClient) -> tuple[str, str, str]:
         status="human",
     )
     # Day 2, just before midnight: a wait of 300 s; and a conversation of the other chatbot.
-    await add_conversation(
+    await insert_conversation(
         engine,
         second,
         [
@@ -64,7 +69,7 @@ async def seeded(client: AppClient) -> tuple[str, str, str]:
         ],
     )
     # Outside the range (the next day at midnight): never counted.
-    await add_conversation(engine, first, [("visitor", "tomorrow", DAY2 + timedelta(days=1))])
+    await insert_conversation(engine, first, [("visitor", "tomorrow", DAY2 + timedelta(days=1))])
     return await user_id_of(client), first, second
 
 

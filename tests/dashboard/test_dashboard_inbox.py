@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from chatbot import keys
+from visitor_support import visitor_says
 
 from .dashboard_support import (
     XSS_IMG,
     XSS_SCRIPT,
-    add_conversation,
     create_chatbot,
     sign_up,
 )
@@ -34,22 +32,6 @@ async def slug_of(client: AppClient, chatbot_id: str) -> str:
     return page.split('id="f-slug" name="slug" type="text" value="', 1)[1].split('"', 1)[0]
 
 
-async def visitor_says(client: AppClient, slug: str, *texts: str) -> str:
-    """A visitor on the real WebSocket sends `texts`, each once stored; returns the conversation."""
-    async with client.ws_connect(f"/ws/chat/public/{slug}/") as ws:
-        welcome = await ws.receive_json(timeout=5)
-        assert welcome["type"] == "welcome", welcome
-        for number, text in enumerate(texts):
-            await ws.send_json({"type": "message", "text": text, "client_id": f"c{number}"})
-            while True:
-                frame = await ws.receive_json(timeout=5)
-                message = frame.get("message") or {}
-                if frame["type"] == "message" and message.get("role") == "bot":
-                    break  # the echo bot answered: the exchange is stored
-        conversation_id: str = welcome["conversation_id"]
-        return conversation_id
-
-
 async def inbox_items(client: AppClient, query: str = "") -> list[dict[str, Any]]:
     response = await client.get("/dashboard/inbox/data/" + query)
     assert response.status == 200, await response.text()
@@ -67,8 +49,8 @@ async def slug(client: AppClient) -> str:
 async def test_the_inbox_lists_conversations_newest_first_with_their_latest_message(
     client: AppClient, slug: str
 ) -> None:
-    first = await visitor_says(client, slug, "Hello there")
-    second = await visitor_says(client, slug, "Where is my parcel?")
+    first = await visitor_says(client, slug, ["Hello there"])
+    second = await visitor_says(client, slug, ["Where is my parcel?"])
 
     items = await inbox_items(client)
 
@@ -93,9 +75,9 @@ async def test_a_conversation_without_a_visitor_message_is_not_listed(
 async def test_search_matches_any_message_case_insensitively_and_literally(
     client: AppClient, slug: str
 ) -> None:
-    parcel = await visitor_says(client, slug, "Where is my PARCEL?", "Thanks")
-    percent = await visitor_says(client, slug, "Is there 100% cotton?")
-    await visitor_says(client, slug, "Hello")
+    parcel = await visitor_says(client, slug, ["Where is my PARCEL?", "Thanks"])
+    percent = await visitor_says(client, slug, ["Is there 100% cotton?"])
+    await visitor_says(client, slug, ["Hello"])
 
     assert [item["id"] for item in await inbox_items(client, "?q=parcel")] == [parcel]
     assert [item["id"] for item in await inbox_items(client, "?q=100%25")] == [percent]
@@ -106,12 +88,10 @@ async def test_search_matches_any_message_case_insensitively_and_literally(
 
 
 async def test_the_inbox_filters_by_status_and_chatbot(client: AppClient, slug: str) -> None:
-    engine = client.app[keys.ENGINE]
+    # A knowledge chatbot without knowledge answers with the fallback and asks for a person.
     other = await create_chatbot(client, "Other", greeting="")
-    waiting = await add_conversation(
-        engine, other, [("visitor", "Help me", T0)], status="waiting_for_human"
-    )
-    mine = await visitor_says(client, slug, "Hi")
+    waiting = await visitor_says(client, await slug_of(client, other), ["Help me"])
+    mine = await visitor_says(client, slug, ["Hi"])
 
     by_status = await inbox_items(client, "?status=waiting_for_human")
     by_chatbot = await inbox_items(client, f"?chatbot={other}")
@@ -124,7 +104,7 @@ async def test_the_inbox_filters_by_status_and_chatbot(client: AppClient, slug: 
 async def test_unusable_inbox_queries_show_a_note_and_everything_else(
     client: AppClient, slug: str
 ) -> None:
-    await visitor_says(client, slug, "Hi")
+    await visitor_says(client, slug, ["Hi"])
 
     page = await client.get("/dashboard/inbox/?status=lost&q=" + "x" * 300)
 
@@ -137,7 +117,7 @@ async def test_unusable_inbox_queries_show_a_note_and_everything_else(
 async def test_the_conversation_view_shows_the_history_and_the_operator_controls(
     client: AppClient, slug: str
 ) -> None:
-    conversation_id = await visitor_says(client, slug, "First question", "Second question")
+    conversation_id = await visitor_says(client, slug, ["First question", "Second question"])
 
     response = await client.get(f"/dashboard/conversations/{conversation_id}/")
 
@@ -156,7 +136,7 @@ async def test_the_conversation_view_shows_the_history_and_the_operator_controls
 async def test_another_owners_conversation_is_not_found_and_not_listed(
     client: AppClient, slug: str, make_client: ClientFactory, database_url: str
 ) -> None:
-    conversation_id = await visitor_says(client, slug, "Private matter")
+    conversation_id = await visitor_says(client, slug, ["Private matter"])
     stranger = await make_client(database_url=database_url, brains={"semantic": False})
     await sign_up(stranger)
 
@@ -171,7 +151,7 @@ async def test_visitor_text_is_shown_as_text_in_the_inbox_and_the_conversation(
     client: AppClient, slug: str
 ) -> None:
     payload = f"{XSS_IMG}{XSS_SCRIPT}"
-    conversation_id = await visitor_says(client, slug, payload)
+    conversation_id = await visitor_says(client, slug, [payload])
 
     for path in ("/dashboard/inbox/", f"/dashboard/conversations/{conversation_id}/"):
         page = await (await client.get(path)).text()
@@ -191,11 +171,22 @@ async def test_the_page_config_cannot_be_broken_out_of(client: AppClient) -> Non
     assert f"</script>{XSS_SCRIPT}" in json.loads(config)["chatbots"].values()
 
 
-async def test_a_long_conversation_shows_its_latest_thousand_messages(client: AppClient) -> None:
+async def test_a_long_conversation_shows_its_latest_thousand_messages(
+    make_client: ClientFactory, database_url: str
+) -> None:
+    client = await make_client(
+        database_url=database_url,
+        brains={"semantic": False},
+        rate_limits={"visitor_messages": "2000/minute"},  # 1,005 messages in a few seconds
+    )
     await sign_up(client)
+    # Without knowledge the bot answers the first message(s) with the fallback and hands the
+    # conversation to a person; from then on only the visitor writes.
     chatbot_id = await create_chatbot(client, greeting="")
-    turns = [("visitor", f"message {n}", T0 + timedelta(seconds=n)) for n in range(1, 1006)]
-    conversation_id = await add_conversation(client.app[keys.ENGINE], chatbot_id, turns)
+    texts = [f"message {n}" for n in range(1, 1006)]
+    conversation_id = await visitor_says(
+        client, await slug_of(client, chatbot_id), texts, answered=False
+    )
 
     page = await (await client.get(f"/dashboard/conversations/{conversation_id}/")).text()
 
