@@ -98,6 +98,50 @@ def test_lexical_confidence_is_low_for_questions_sharing_no_words(
     assert lexical_index.search("   ") == []
 
 
+@pytest.fixture(scope="module")
+def shop_index() -> KnowledgeIndex:
+    """A shop's FAQ searched by wording alone, as without the sentence model."""
+    return KnowledgeIndex.build(
+        [
+            qa_passage("hours", "What are your opening hours?", "Monday to Saturday, 9 to 18."),
+            qa_passage("shipping", "How much is shipping?", "Free over 50 euros."),
+            qa_passage("returns", "Can I return an item?", "Within 30 days, unused."),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("when are you open?", "hours"),  # "open" and "opening" are one stem
+        ("Are you opened on Saturday?", "hours"),
+        ("is shipping free?", "shipping"),
+    ],
+)
+def test_lexical_only_answers_a_question_whose_content_words_an_entry_has(
+    shop_index: KnowledgeIndex, question: str, entry_id: str
+) -> None:
+    [best] = shop_index.search(question, limit=1)
+    assert best.passage.entry_id == entry_id
+    assert best.confidence > 0.5
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what is the weather tomorrow in Berlin?",
+        "do you sell car insurance?",  # "sell" and "car" appear nowhere; "do you" is no match
+        "what can you do for me?",  # only question words
+        "how much is a car?",  # "much" is a question word, "car" is unknown
+    ],
+)
+def test_lexical_only_refuses_a_question_that_shares_only_question_words_or_little(
+    shop_index: KnowledgeIndex, question: str
+) -> None:
+    [best] = shop_index.search(question, limit=1)
+    assert best.confidence < 0.5
+
+
 def test_passage_without_words_is_indexed() -> None:
     index = KnowledgeIndex.build([qa_passage("a", "?", "!"), qa_passage("b", "Price", "Free")])
     assert index.search("price", limit=1)[0].passage.entry_id == "b"
