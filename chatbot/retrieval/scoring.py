@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -33,7 +34,7 @@ LEXICAL_WEIGHT = 0.03
 SEMANTIC_MIDPOINT, SEMANTIC_SCALE = 0.32, 0.025
 LEXICAL_MIDPOINT, LEXICAL_SCALE = 0.35, 0.05
 
-Scores = NDArray[np.float32]
+Scores = NDArray[np.floating[Any]]
 
 
 def fused_scores(semantic: Scores, lexical: Scores) -> Scores:
