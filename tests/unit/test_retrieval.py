@@ -247,3 +247,22 @@ async def test_demo_knowledge_answers_questions_about_the_server() -> None:
     reply = brain.reply(BrainRequest("Demo", "How do I install the server?", knowledge=index))
     assert "pip install" in await reply.collect()
     assert reply.verdict.entry_id == "install"
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("when are you open?", "opening-hours"),
+        ("how do I get my money back?", None),  # the example: no refund entry
+        ("what is the weather tomorrow in Berlin?", None),
+    ],
+)
+async def test_the_demo_without_the_sentence_model_answers_or_offers_a_person(
+    question: str, entry_id: str | None
+) -> None:
+    index = await build_index(passages_from_entries(load_demo_knowledge()))
+    brain = KnowledgeBrain(fallback_message=FALLBACK)
+    reply = brain.reply(BrainRequest("Demo", question, knowledge=index))
+    text = await reply.collect()
+    assert reply.verdict.entry_id == entry_id
+    assert (text == FALLBACK) == (entry_id is None)
