@@ -95,8 +95,8 @@ class KnowledgeIndex:
             order = [int(index) for index in np.argsort(-bm25, kind="stable")[:limit]]
             return [self._lexical_match(index, content, float(bm25[index])) for index in order]
 
-        # With the model, question words do help the ranking: a "do you ...?" question is
-        # more often answered by a "Do you ...?" entry than by a "How do I ...?" one.
+        # With the model, BM25 keeps the question words: measured on the tuning sets, they
+        # break near-ties between entries for the better ("Do you ...?" against "How do I ...?").
         bm25 = self._lexical.scores(terms)
         best_bm25 = float(bm25.max())
         lexical = bm25 / best_bm25 if best_bm25 > 0 else bm25
