@@ -79,7 +79,9 @@ DESCRIPTIONS: dict[str, str] = {
     "chat.history_window": "Previous messages of the conversation given to the brain as context.",
     "chat.write_batch_max": "Most messages stored in one database transaction (group commit).",
     "brains.fallback_message": "The knowledge brain's answer when nothing matches well enough.",
-    "brains.knowledge_threshold": "Lowest match score (0 to 1) for a knowledge answer.",
+    "brains.knowledge_threshold": "Lowest confidence (0 to 1) for a knowledge answer; below it "
+    "the bot offers a person. Calibrated so that 0.5 refuses most unrelated questions "
+    "(docs/benchmarks.md): raise it to refuse more, lower it to answer more.",
     "brains.openai_timeout_seconds": "Timeout of a call to an OpenAI-compatible server.",
     "brains.semantic": "Use sentence embeddings for knowledge retrieval when "
     "sentence-transformers is installed (the `semantic` extra); keyword search otherwise.",

@@ -1,24 +1,11 @@
 """A chatbot's knowledge index: BM25 and sentence embeddings fused, with a calibrated confidence.
 
-How a question is ranked (the weights were tuned on tests/data, see test_knowledge_accuracy.py):
-
-- lexical: BM25 over stemmed words (bm25s), scaled by the best score of the question, so that
-  it can only reorder passages close in meaning, and idf-weighted coverage of the question;
-- semantic (when an Embedder is given): the mean of the pooled-vector cosine and a token-level
-  MaxSim, computed for the best candidates of either ranking;
-- fused score = semantic + LEXICAL_WEIGHT * lexical. Reciprocal rank fusion was tried first and
-  dropped: it throws the score margins away and gives the lexical ranking, weak on paraphrases,
-  as much say as the semantic one (about 75% right entries on the tuning paraphrases, against
-  about 90% for this weighted sum). The lexical part mostly breaks near-ties.
-
-The confidence is a logistic on the semantic score (or on the coverage, lexical-only), centred
-where on-topic and off-topic questions separate, so that 0.5 is the natural threshold.
+How passages are scored and how sure a match is: chatbot/retrieval/scoring.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,12 +14,15 @@ import numpy as np
 from chatbot.retrieval.embedder import Embedder
 from chatbot.retrieval.lexical import LexicalIndex
 from chatbot.retrieval.passages import Passage
+from chatbot.retrieval.scoring import (
+    content_terms,
+    fused_scores,
+    lexical_confidence,
+    semantic_confidence,
+)
 from chatbot.retrieval.semantic import SemanticIndex
 
-LEXICAL_WEIGHT = 0.03
 CANDIDATES = 32  # passages per ranking that get the (costlier) token-level comparison
-SEMANTIC_MIDPOINT, SEMANTIC_SCALE = 0.27, 0.025
-LEXICAL_MIDPOINT, LEXICAL_SCALE = 0.3, 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +88,18 @@ class KnowledgeIndex:
         if not self.passages or not question.strip() or limit < 1:
             return []
         terms = self._lexical.query_terms(question)
+        content = content_terms(terms)
+        if self._semantic is None or self._embedder is None:
+            # Ranked on content words only: "what" or "you" shared with an entry is no match.
+            bm25 = self._lexical.scores(content)
+            order = [int(index) for index in np.argsort(-bm25, kind="stable")[:limit]]
+            return [self._lexical_match(index, content, float(bm25[index])) for index in order]
+
+        # With the model, BM25 keeps the question words: measured on the tuning sets, they
+        # break near-ties between entries for the better ("Do you ...?" against "How do I ...?").
         bm25 = self._lexical.scores(terms)
         best_bm25 = float(bm25.max())
         lexical = bm25 / best_bm25 if best_bm25 > 0 else bm25
-        if self._semantic is None or self._embedder is None:
-            order = [int(index) for index in np.argsort(-bm25, kind="stable")[:limit]]
-            return [self._lexical_match(index, terms, float(bm25[index])) for index in order]
 
         query = self._embedder.embed([question])[0]
         cosine = self._semantic.cosine(query)
@@ -112,17 +108,17 @@ class KnowledgeIndex:
         )
         maxsim = self._semantic.maxsim(query, candidates)
         semantic = (cosine[candidates] + maxsim) / 2
-        fused = semantic + LEXICAL_WEIGHT * lexical[candidates]
+        fused = fused_scores(semantic, lexical[candidates])
         matches = []
         for slot in np.argsort(-fused, kind="stable")[:limit]:
             index = candidates[int(slot)]
             matches.append(
                 Match(
                     passage=self.passages[index],
-                    confidence=_logistic(float(semantic[slot]), SEMANTIC_MIDPOINT, SEMANTIC_SCALE),
+                    confidence=semantic_confidence(float(semantic[slot])),
                     score=float(fused[slot]),
                     bm25=float(bm25[index]),
-                    coverage=self._lexical.coverage(terms, index),
+                    coverage=self._lexical.coverage(content, index),
                     cosine=float(cosine[index]),
                     maxsim=float(maxsim[slot]),
                 )
@@ -134,11 +130,10 @@ class KnowledgeIndex:
         return await asyncio.to_thread(self.search, question, limit)
 
     def _lexical_match(self, index: int, terms: Sequence[str], bm25: float) -> Match:
-        coverage = self._lexical.coverage(terms, index)
-        confidence = _logistic(coverage, LEXICAL_MIDPOINT, LEXICAL_SCALE) if bm25 > 0 else 0.0
+        coverage = self._lexical.coverage(terms, index) if bm25 > 0 else 0.0
         return Match(
             passage=self.passages[index],
-            confidence=confidence,
+            confidence=lexical_confidence(coverage),
             score=bm25,
             bm25=bm25,
             coverage=coverage,
@@ -154,7 +149,3 @@ async def build_index(
 
 def _top(scores: np.ndarray, count: int) -> list[int]:
     return [int(index) for index in np.argsort(-scores, kind="stable")[:count]]
-
-
-def _logistic(value: float, midpoint: float, scale: float) -> float:
-    return 1.0 / (1.0 + math.exp(-(value - midpoint) / scale))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientWebSocketResponse, web
 
 from chatbot.app import create_app
 from chatbot.brains.demo import load_demo_knowledge
 from chatbot.chatbots.lookup import chatbot_by_slug
 from chatbot.demo import DEMO_EMAIL, DEMO_PASSWORD, DEMO_SLUG, add_demo_seeding
+from chatbot.knowledge.index import knowledge_index, process_embedder
 
 from conftest import AppClient, SettingsFactory
-from support import ServerProcess
+from support import ServerProcess, until
 
 Starter = Callable[[], Awaitable[AppClient]]
 
@@ -68,6 +72,48 @@ async def test_the_demo_login_owns_a_public_demo_chatbot_with_knowledge(
         headers=headers,
     )
     assert (await probe.json())["answered"] is True
+
+
+async def _ask(visitor: ClientWebSocketResponse, question: str) -> str:
+    """Send a visitor's question and return the text of the bot's next message."""
+    client_id = str(uuid.uuid4())
+    await visitor.send_json({"type": "message", "text": question, "client_id": client_id})
+    asked = False
+    # The first answer may wait for the sentence model's index build: seconds on a busy machine.
+    async with asyncio.timeout(60):
+        while True:
+            frame: dict[str, Any] = await visitor.receive_json()
+            message = frame.get("message") if frame.get("type") == "message" else None
+            if message is None:
+                continue
+            if message["role"] == "visitor" and message.get("client_id") == client_id:
+                asked = True
+            elif asked and message["role"] == "bot":
+                return str(message["text"])
+
+
+async def test_the_demo_answers_opening_hours_and_refuses_the_weather_with_the_sentence_model(
+    aiohttp_client: Callable[[web.Application], Awaitable[AppClient]],
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(brains={"semantic": True})
+    app = create_app(settings)
+    add_demo_seeding(app)
+    client = await aiohttp_client(app)
+    embedder = process_embedder()
+    assert embedder is not None, "the sentence model is not installed"
+    await until(lambda: embedder.loaded, 60, "the sentence model was never loaded")
+    record = await chatbot_by_slug(client.app, DEMO_SLUG)
+    assert record is not None
+    [opening_hours] = [e for e in load_demo_knowledge() if e["id"] == "opening-hours"]
+
+    async with client.ws_connect(f"/ws/chat/public/{DEMO_SLUG}/") as visitor:
+        open_answer = await _ask(visitor, "when are you open?")
+        weather_answer = await _ask(visitor, "what is the weather tomorrow in Berlin?")
+
+    assert (await knowledge_index(client.app, record.id)).semantic
+    assert open_answer == opening_hours["answer"]
+    assert weather_answer == settings.brains.fallback_message
 
 
 async def test_starting_again_in_demo_mode_creates_nothing_twice(start_demo: Starter) -> None:

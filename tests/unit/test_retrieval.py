@@ -98,6 +98,50 @@ def test_lexical_confidence_is_low_for_questions_sharing_no_words(
     assert lexical_index.search("   ") == []
 
 
+@pytest.fixture(scope="module")
+def shop_index() -> KnowledgeIndex:
+    """A shop's FAQ searched by wording alone, as without the sentence model."""
+    return KnowledgeIndex.build(
+        [
+            qa_passage("hours", "What are your opening hours?", "Monday to Saturday, 9 to 18."),
+            qa_passage("shipping", "How much is shipping?", "Free over 50 euros."),
+            qa_passage("returns", "Can I return an item?", "Within 30 days, unused."),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("when are you open?", "hours"),  # "open" and "opening" are one stem
+        ("Are you opened on Saturday?", "hours"),
+        ("is shipping free?", "shipping"),
+    ],
+)
+def test_lexical_only_answers_a_question_whose_content_words_an_entry_has(
+    shop_index: KnowledgeIndex, question: str, entry_id: str
+) -> None:
+    [best] = shop_index.search(question, limit=1)
+    assert best.passage.entry_id == entry_id
+    assert best.confidence > 0.5
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what is the weather tomorrow in Berlin?",
+        "do you sell car insurance?",  # "sell" and "car" appear nowhere; "do you" is no match
+        "what can you do for me?",  # only question words
+        "how much is a car?",  # "much" is a question word, "car" is unknown
+    ],
+)
+def test_lexical_only_refuses_a_question_that_shares_only_question_words_or_little(
+    shop_index: KnowledgeIndex, question: str
+) -> None:
+    [best] = shop_index.search(question, limit=1)
+    assert best.confidence < 0.5
+
+
 def test_passage_without_words_is_indexed() -> None:
     index = KnowledgeIndex.build([qa_passage("a", "?", "!"), qa_passage("b", "Price", "Free")])
     assert index.search("price", limit=1)[0].passage.entry_id == "b"
@@ -197,9 +241,28 @@ async def test_semantic_index_matches_meaning_and_reuses_stored_embeddings(
 
 async def test_demo_knowledge_answers_questions_about_the_server() -> None:
     entries = load_demo_knowledge()
-    assert 15 <= len(entries) <= 30
+    assert 15 <= len(entries) <= 35
     index = await build_index(passages_from_entries(entries))
     brain = KnowledgeBrain(fallback_message=FALLBACK)
     reply = brain.reply(BrainRequest("Demo", "How do I install the server?", knowledge=index))
     assert "pip install" in await reply.collect()
     assert reply.verdict.entry_id == "install"
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("when are you open?", "opening-hours"),
+        ("how do I get my money back?", None),  # the issue's example: no refund entry
+        ("what is the weather tomorrow in Berlin?", None),
+    ],
+)
+async def test_the_demo_without_the_sentence_model_answers_or_offers_a_person(
+    question: str, entry_id: str | None
+) -> None:
+    index = await build_index(passages_from_entries(load_demo_knowledge()))
+    brain = KnowledgeBrain(fallback_message=FALLBACK)
+    reply = brain.reply(BrainRequest("Demo", question, knowledge=index))
+    text = await reply.collect()
+    assert reply.verdict.entry_id == entry_id
+    assert (text == FALLBACK) == (entry_id is None)
