@@ -79,6 +79,7 @@ class SentenceEncoder:
 
         config = files.config
         self.heads = int(config["num_attention_heads"])
+        head_size = int(config["hidden_size"]) // self.heads
         self.eps = np.float32(config["layer_norm_eps"])
         try:
             tokenizer = Tokenizer.from_file(str(files.tokenizer))
@@ -98,7 +99,8 @@ class SentenceEncoder:
         self._token_type = weights["embeddings.token_type_embeddings.weight"][0]
         self._embedding_norm = _norm(weights, "embeddings.LayerNorm")
         self._layers = [
-            _layer(weights, f"encoder.layer.{i}") for i in range(int(config["num_hidden_layers"]))
+            _layer(weights, f"encoder.layer.{i}", head_size)
+            for i in range(int(config["num_hidden_layers"]))
         ]
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
@@ -134,27 +136,38 @@ class SentenceEncoder:
         ]
 
     def _layer(self, states: Array, layer: _Layer, bias: Array) -> Array:
+        # In-place operations where a temporary is ours: a batch's activations are megabytes, and
+        # every pass over them costs time of its own.
         batch, width, hidden = states.shape
-        head_size = hidden // self.heads
         flat = states.reshape(batch * width, hidden)
-        qkv = (flat @ layer.qkv + layer.qkv_bias).reshape(batch, width, 3, self.heads, head_size)
-        query, key, value = qkv.transpose(2, 0, 3, 1, 4)  # each (batch, heads, width, head_size)
-        scores = query @ key.transpose(0, 1, 3, 2) / np.float32(np.sqrt(head_size)) + bias
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        qkv = flat @ layer.qkv
+        qkv += layer.qkv_bias
+        heads = qkv.reshape(batch, width, 3, self.heads, hidden // self.heads)
+        query, key, value = heads.transpose(2, 0, 3, 1, 4)  # each (batch, heads, width, size)
+        scores = query @ key.transpose(0, 1, 3, 2)  # the query weights hold 1/sqrt(size)
+        scores += bias
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
         scores /= scores.sum(axis=-1, keepdims=True)
         context = (scores @ value).transpose(0, 2, 1, 3).reshape(batch * width, hidden)
-        attended = context @ layer.attention_out + layer.attention_out_bias
-        flat = self._layer_norm(attended + flat, layer.attention_norm)
-        inner = gelu(flat @ layer.intermediate + layer.intermediate_bias)
-        output = inner @ layer.output + layer.output_bias
-        return self._layer_norm(output + flat, layer.output_norm).reshape(batch, width, hidden)
+        attended = context @ layer.attention_out
+        attended += layer.attention_out_bias
+        attended += flat
+        flat = self._layer_norm(attended, layer.attention_norm)
+        inner = flat @ layer.intermediate
+        inner += layer.intermediate_bias
+        output = gelu(inner) @ layer.output
+        output += layer.output_bias
+        output += flat
+        return self._layer_norm(output, layer.output_norm).reshape(batch, width, hidden)
 
     def _layer_norm(self, x: Array, norm: tuple[Array, Array]) -> Array:
-        mean = x.mean(axis=-1, keepdims=True)
-        centred = x - mean
-        variance = (centred * centred).mean(axis=-1, keepdims=True)
-        result: Array = centred / np.sqrt(variance + self.eps) * norm[0] + norm[1]
-        return result
+        """Layer normalisation, in place in x."""
+        x -= x.mean(axis=-1, keepdims=True)
+        x /= np.sqrt(np.square(x).mean(axis=-1, keepdims=True) + self.eps)
+        x *= norm[0]
+        x += norm[1]
+        return x
 
 
 def _norm(weights: dict[str, Array], prefix: str) -> tuple[Array, Array]:
@@ -166,13 +179,16 @@ def _linear(weights: dict[str, Array], prefix: str) -> tuple[Array, Array]:
     return np.ascontiguousarray(weights[f"{prefix}.weight"].T), weights[f"{prefix}.bias"]
 
 
-def _layer(weights: dict[str, Array], prefix: str) -> _Layer:
-    projections = [
+def _layer(weights: dict[str, Array], prefix: str, head_size: int) -> _Layer:
+    query, key, value = [
         _linear(weights, f"{prefix}.attention.self.{p}") for p in ("query", "key", "value")
     ]
     attention_out, attention_out_bias = _linear(weights, f"{prefix}.attention.output.dense")
     intermediate, intermediate_bias = _linear(weights, f"{prefix}.intermediate.dense")
     output, output_bias = _linear(weights, f"{prefix}.output.dense")
+    # Attention divides the scores by sqrt(head size): done once here, on the query's weights.
+    scale = np.float32(1 / np.sqrt(head_size))
+    projections = [(query[0] * scale, query[1] * scale), key, value]
     return _Layer(
         qkv=np.ascontiguousarray(np.concatenate([w for w, _ in projections], axis=1)),
         qkv_bias=np.concatenate([b for _, b in projections]),
