@@ -1,4 +1,4 @@
-"""The `chatbot` command: serve, migrate, check."""
+"""The `chatbot` command: serve, migrate, check, knowledge, model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chatbot.config import ConfigError, Settings, load_settings
 from chatbot.knowledge.cli import add_knowledge_commands, run_knowledge_command
+from chatbot.retrieval.model_command import add_model_commands, run_model_command
 
 log = logging.getLogger("chatbot")
 
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path)
 
     add_knowledge_commands(commands)
+    add_model_commands(commands)
     return parser
 
 
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate(settings)
     if args.command == "knowledge":
         return run_knowledge_command(settings, args)
+    if args.command == "model":
+        return run_model_command(settings, args)
     from chatbot.server import serve
 
     return serve(settings, demo=args.demo)

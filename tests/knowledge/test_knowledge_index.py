@@ -207,7 +207,7 @@ async def test_an_app_started_over_existing_knowledge_loads_the_model_before_any
     owner = await owner_with_chatbot(api)
     await add_entry(api, owner, question="Is parking free?", answer="Yes, always.")
     embedder = Embedder()  # the restarted process's model, not loaded yet
-    monkeypatch.setattr(index_module, "process_embedder", lambda: embedder)
+    monkeypatch.setattr(index_module, "process_embedder", lambda _model_dir: embedder)
 
     restarted = await make_client()  # the same database, semantic search on (the default)
 

