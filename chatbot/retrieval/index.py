@@ -18,6 +18,7 @@ where on-topic and off-topic questions separate, so that 0.5 is the natural thre
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 import threading
@@ -39,6 +40,10 @@ LEXICAL_MIDPOINT, LEXICAL_SCALE = 0.3, 0.05
 
 Arguments = ParamSpec("Arguments")
 Result = TypeVar("Result")
+
+
+def _bare(passage: Passage) -> Passage:
+    return passage if passage.embedding is None else dataclasses.replace(passage, embedding=None)
 
 
 def _exclusive(
@@ -83,7 +88,8 @@ class KnowledgeIndex:
         semantic: SemanticIndex | None,
         embedder: Embedder | None,
     ) -> None:
-        self.passages = list(passages)
+        # Without their embeddings: the semantic index holds them, compactly.
+        self.passages = [_bare(passage) for passage in passages]
         self._lexical = lexical
         self._semantic = semantic
         self._embedder = embedder
@@ -130,7 +136,7 @@ class KnowledgeIndex:
             if self._semantic is not None and embedded is not None:
                 self._semantic.add(embedded)
             for position, passage in enumerate(passages, start):
-                self.passages.append(passage)
+                self.passages.append(_bare(passage))
                 self._positions[passage.id] = position
                 self._by_entry.setdefault(passage.entry_id, []).append(passage.id)
             self.updates += 1
@@ -229,7 +235,17 @@ def _embeddings(passages: Sequence[Passage], embedder: Embedder) -> list[TextEmb
 
 
 def _top(scores: np.ndarray, count: int) -> list[int]:
-    return [int(index) for index in np.argsort(-scores, kind="stable")[:count]]
+    """The positions of the `count` best scores, best first, ties by position (a stable sort).
+
+    Partitioned first: fully sorting 50,000 scores for 32 of them would cost milliseconds.
+    """
+    if len(scores) <= count:
+        return [int(index) for index in np.argsort(-scores, kind="stable")]
+    cutoff = np.partition(scores, len(scores) - count)[len(scores) - count]
+    above = np.flatnonzero(scores > cutoff)
+    tied = np.flatnonzero(scores == cutoff)[: count - len(above)]
+    chosen = np.sort(np.concatenate([above, tied]))
+    return [int(chosen[slot]) for slot in np.argsort(-scores[chosen], kind="stable")]
 
 
 def _logistic(value: float, midpoint: float, scale: float) -> float:
