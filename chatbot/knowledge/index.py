@@ -104,6 +104,10 @@ class KnowledgeIndexes:
         self._embedding_slot = asyncio.Semaphore(1)  # background work leaves room for questions
         self._model_loading: asyncio.Task[None] | None = None
 
+    def __contains__(self, chatbot_id: object) -> bool:
+        """Whether this process holds an index of the chatbot."""
+        return chatbot_id in self._built
+
     async def fingerprint(self, chatbot_id: str) -> str:
         """The chatbot's current knowledge fingerprint, from the cache or the database."""
         key = fingerprint_key(chatbot_id)
@@ -138,6 +142,11 @@ class KnowledgeIndexes:
         """Called after a write to the chatbot's knowledge: every instance updates on next use."""
         await self.cache.delete(fingerprint_key(chatbot_id))
         self.load_model_when_needed()
+
+    async def removed(self, chatbot_id: str) -> None:
+        """Called when the chatbot is deleted: its index is freed here; elsewhere it ages out."""
+        self._built.pop(chatbot_id, None)
+        await self.cache.delete(fingerprint_key(chatbot_id))
 
     def load_model_when_needed(self) -> asyncio.Task[None] | None:
         """Load the sentence model in the background if any knowledge exists and it is not yet.
@@ -276,6 +285,11 @@ async def knowledge_index(app: web.Application, chatbot_id: str) -> KnowledgeInd
 async def knowledge_changed(app: web.Application, chatbot_id: str) -> None:
     """Mark the chatbot's index stale on every instance (after its knowledge is written)."""
     await app[KNOWLEDGE_INDEXES].changed(chatbot_id)
+
+
+async def knowledge_removed(app: web.Application, chatbot_id: str) -> None:
+    """Free the deleted chatbot's index (other instances drop theirs as least recently used)."""
+    await app[KNOWLEDGE_INDEXES].removed(chatbot_id)
 
 
 @functools.cache

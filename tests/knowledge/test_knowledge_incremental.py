@@ -103,3 +103,16 @@ async def test_a_change_on_one_instance_is_applied_in_place_on_the_other(
     assert await knowledge_index(two.app, owner.chatbot["id"]) is index
     assert two.app[KNOWLEDGE_INDEXES].builds == builds
     assert index.updates == 1  # the three changes, seen together
+
+
+async def test_deleting_the_chatbot_frees_its_index(make_client: ClientFactory) -> None:
+    api = await make_client(**LEXICAL)
+    owner = await owner_with_chatbot(api)
+    await add_faq(api, owner)
+    await knowledge_index(api.app, owner.chatbot["id"])
+    assert owner.chatbot["id"] in api.app[KNOWLEDGE_INDEXES]
+
+    response = await api.delete(f"/api/chatbots/{owner.chatbot['id']}/", headers=owner.headers)
+
+    assert response.status == 204
+    assert owner.chatbot["id"] not in api.app[KNOWLEDGE_INDEXES]
