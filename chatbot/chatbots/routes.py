@@ -33,7 +33,7 @@ from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json
-from chatbot.knowledge.index import knowledge_changed
+from chatbot.knowledge.index import knowledge_removed
 from chatbot.storage.values import iso
 
 TAG = "chatbots"
@@ -174,7 +174,7 @@ async def delete_chatbot(request: web.Request) -> web.Response:
     if deleted is None:
         raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
     await forget_chatbot(request.app, deleted)
-    await knowledge_changed(request.app, deleted.id)  # frees its index on every instance
+    await knowledge_removed(request.app, deleted.id)
     return no_content()
 
 

@@ -25,7 +25,7 @@ from chatbot.dashboard.pages import (
     render,
 )
 from chatbot.dashboard.session import SESSION, flash
-from chatbot.knowledge.index import knowledge_changed
+from chatbot.knowledge.index import knowledge_removed
 
 
 async def owned_chatbot(request: web.Request, chatbot_id: str | None = None) -> ChatbotRecord:
@@ -139,6 +139,6 @@ async def chatbot_delete(request: web.Request) -> web.StreamResponse:
     deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id, record.owner_id)
     if deleted is not None:
         await forget_chatbot(request.app, deleted)
-        await knowledge_changed(request.app, deleted.id)  # frees its index on every instance
+        await knowledge_removed(request.app, deleted.id)
     flash(request[SESSION], "success", f"“{record.name}” and its conversations are deleted.")
     return redirect("/dashboard/chatbots/")

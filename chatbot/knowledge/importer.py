@@ -10,7 +10,16 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,11 +61,20 @@ def _read(path: Path, max_bytes: int) -> EntryDraft:
         raise ImportFailed(f"{path}: {exc}") from None
 
 
+class RateColumn(ProgressColumn):
+    """Items done per second (files read, passages embedded), the final rate once finished."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
         console=console,
     )
@@ -82,18 +100,16 @@ async def _embed(drafts: list[EntryDraft], embedder: Embedder, progress: Progres
     """Embed every passage now, so the server's first answer does not wait for it."""
     passages = [(draft, p) for draft in drafts for p in draft.passages]
     task = progress.add_task("Embedding passages", total=len(passages))
-    vectors = []
+    stored: list[bytes] = []  # the compact stored form at once: 50,000 passages' vectors add up
     for start in range(0, len(passages), EMBED_BATCH):
         batch = [passage.text for _, passage in passages[start : start + EMBED_BATCH]]
-        vectors += await asyncio.to_thread(embedder.embed, batch)
+        stored += [item.to_bytes() for item in await asyncio.to_thread(embedder.embed, batch)]
         progress.advance(task, len(batch))
-    embedded = iter(vectors)
+    embedded = iter(stored)
     for position, draft in enumerate(drafts):
         drafts[position] = dataclasses.replace(
             draft,
-            passages=[
-                dataclasses.replace(p, embedding=next(embedded).to_bytes()) for p in draft.passages
-            ],
+            passages=[dataclasses.replace(p, embedding=next(embedded)) for p in draft.passages],
         )
 
 

@@ -250,13 +250,17 @@ async def delete_entry(engine: AsyncEngine, chatbot_id: str, entry_id: str) -> b
     return bool(result.rowcount)
 
 
-async def load_passages(engine: AsyncEngine, chatbot_id: str) -> list[StoredPassage]:
-    """Every passage of the chatbot, in a stable order."""
+async def load_passages(
+    engine: AsyncEngine, chatbot_id: str, entry_ids: Collection[str] | None = None
+) -> list[StoredPassage]:
+    """Every passage of the chatbot (only of the entries in `entry_ids` when given), in order."""
     query = (
         select(knowledge_passages)
         .where(knowledge_passages.c.chatbot_id == chatbot_id)
         .order_by(knowledge_passages.c.entry_id, knowledge_passages.c.position)
     )
+    if entry_ids is not None:
+        query = query.where(knowledge_passages.c.entry_id.in_(list(entry_ids)))
     async with engine.connect() as connection:
         return [
             StoredPassage(
@@ -269,6 +273,15 @@ async def load_passages(engine: AsyncEngine, chatbot_id: str) -> list[StoredPass
             )
             for row in await connection.execute(query)
         ]
+
+
+async def entry_versions(engine: AsyncEngine, chatbot_id: str) -> dict[str, datetime]:
+    """When each of the chatbot's entries last changed, by entry id."""
+    query = select(knowledge_entries.c.id, knowledge_entries.c.updated_at).where(
+        knowledge_entries.c.chatbot_id == chatbot_id
+    )
+    async with engine.connect() as connection:
+        return {row.id: row.updated_at for row in await connection.execute(query)}
 
 
 async def any_knowledge(engine: AsyncEngine) -> bool:

@@ -13,35 +13,59 @@ Scores = NDArray[np.float32]
 
 
 class SemanticIndex:
-    """Passage embeddings, computed once per index build, compared with a question's."""
+    """Passage embeddings, compared with a question's; passages are added and removed in O(dim).
 
-    def __init__(self, embeddings: Sequence[TextEmbedding]) -> None:
-        self._size = len(embeddings)
+    The pooled vectors live in a preallocated float32 matrix that doubles when full; `remove`
+    moves the last row into the freed one, so the live rows stay one contiguous block and a
+    question's cosines are one matrix-vector product over exactly the passages.
+    """
+
+    def __init__(self, embeddings: Sequence[TextEmbedding] = ()) -> None:
+        self._size = 0
         dimension = embeddings[0].vector.shape[0] if embeddings else 0
-        self._vectors = (
-            np.stack([item.vector for item in embeddings]).astype(np.float32)
-            if embeddings
-            else np.zeros((0, dimension), dtype=np.float32)
-        )
-        # Token vectors of all passages in one matrix (float16 halves the memory), with the
-        # offset where each passage starts, so that MaxSim is one product and one reduce.
-        counts = [max(1, len(item.tokens)) for item in embeddings]
-        self._starts = np.cumsum([0, *counts])[:-1].astype(np.int64)
-        self._ends = self._starts + np.asarray(counts, dtype=np.int64)
-        self._tokens = (
-            np.concatenate(
-                [item.tokens if len(item.tokens) else item.vector[None, :] for item in embeddings]
-            ).astype(np.float16)
-            if embeddings
-            else np.zeros((0, dimension), dtype=np.float16)
-        )
+        self._vectors = np.zeros((0, dimension), dtype=np.float32)
+        # Each passage's token vectors for MaxSim, in float16: they are most of the memory.
+        self._tokens: list[NDArray[np.float16]] = []
+        self.add(embeddings)
 
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def nbytes(self) -> int:
+        """The memory its arrays take, preallocated rows included."""
+        return int(self._vectors.nbytes + sum(tokens.nbytes for tokens in self._tokens))
+
+    def add(self, embeddings: Sequence[TextEmbedding]) -> None:
+        """Append passages' embeddings after the current ones."""
+        if not embeddings:
+            return
+        start, end = self._size, self._size + len(embeddings)
+        if end > len(self._vectors):
+            dimension = embeddings[0].vector.shape[0]
+            vectors = np.zeros((max(end, 2 * len(self._vectors)), dimension), dtype=np.float32)
+            vectors[:start] = self._vectors[:start]
+            self._vectors = vectors
+        self._vectors[start:end] = [item.vector for item in embeddings]
+        self._tokens.extend(
+            (item.tokens if len(item.tokens) else item.vector[None, :]).astype(np.float16)
+            for item in embeddings
+        )
+        self._size = end
+
+    def remove(self, position: int) -> None:
+        """Drop the passage at `position`; the last passage takes its place."""
+        last = self._size - 1
+        if position != last:
+            self._vectors[position] = self._vectors[last]
+            self._tokens[position] = self._tokens[last]
+        self._vectors[last] = 0
+        self._tokens.pop()
+        self._size = last
+
     def cosine(self, query: TextEmbedding) -> Scores:
         """Cosine similarity of the question's pooled vector with every passage's."""
-        result: Scores = self._vectors @ query.vector
+        result: Scores = self._vectors[: self._size] @ query.vector
         return result
 
     def maxsim(self, query: TextEmbedding, positions: Sequence[int]) -> Scores:
@@ -54,6 +78,6 @@ class SemanticIndex:
             return self.cosine(query)[list(positions)]
         scores = np.empty(len(positions), dtype=np.float32)
         for slot, position in enumerate(positions):
-            tokens = self._tokens[self._starts[position] : self._ends[position]].astype(np.float32)
+            tokens = self._tokens[position].astype(np.float32)
             scores[slot] = float((query.tokens @ tokens.T).max(axis=1).mean())
         return scores
