@@ -241,4 +241,3 @@ def _top(scores: np.ndarray, count: int) -> list[int]:
     tied = np.flatnonzero(scores == cutoff)[: count - len(above)]
     chosen = np.sort(np.concatenate([above, tied]))
     return [int(chosen[slot]) for slot in np.argsort(-scores[chosen], kind="stable")]
-
