@@ -13,7 +13,8 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatbot.chat.conversations import start_conversation
+from chatbot.chat.conversations import store_conversation, token_hash
+from chatbot.chat.writes import NewConversation
 from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import migrate
 from chatbot.storage.schema import chatbots, users
@@ -65,8 +66,11 @@ async def insert_chatbot(engine: AsyncEngine, *, greeting: str = "") -> tuple[st
 
 
 async def new_conversation(engine: AsyncEngine, chatbot_id: str) -> str:
-    started = await start_conversation(engine, chatbot_id, "")
-    return started.conversation.id
+    """A stored conversation without messages, as a visitor's request for a person stores it."""
+    conversation_id = new_id()
+    new = NewConversation(conversation_id, chatbot_id, token_hash(new_id()), utcnow(), "", {})
+    assert await store_conversation(engine, new)
+    return conversation_id
 
 
 async def next_frame(ws: ClientWebSocketResponse, timeout: float = 5.0) -> Frame:
