@@ -205,7 +205,7 @@ async def test_a_reload_after_the_first_message_resumes_the_stored_conversation(
         await send_message(first, "Hello")
         await message_frame(first, "bot")  # the echo, seq 2
         await first.close()
-        again, resumed_welcome = await welcomed(
+        _, resumed_welcome = await welcomed(
             client, chatbot["slug"], stack, welcome["visitor_token"]
         )
 
@@ -219,7 +219,7 @@ async def test_a_resume_before_the_first_message_without_a_greeting_says_last_se
 ) -> None:
     _, chatbot = await new_chatbot(client, greeting="")
     async with AsyncExitStack() as stack:
-        ws, welcome = await welcomed(client, chatbot["slug"], stack)
+        _, welcome = await welcomed(client, chatbot["slug"], stack)
         again, resumed_welcome = await welcomed(
             client, chatbot["slug"], stack, welcome["visitor_token"]
         )
