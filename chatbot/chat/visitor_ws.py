@@ -254,7 +254,7 @@ class VisitorSession:
         except ConversationGone:
             self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
             return
-        if unstored is not None and self.socket.unstored is unstored:
+        if unstored is not None:  # stored now, by this message or another socket's
             self.socket.unstored = None
         if not stored.created:
             self.socket.send(message_frame(stored.message.as_json()))

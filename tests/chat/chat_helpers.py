@@ -65,9 +65,12 @@ async def insert_chatbot(engine: AsyncEngine, *, greeting: str = "") -> tuple[st
     return owner_id, chatbot_id
 
 
-async def new_conversation(engine: AsyncEngine, chatbot_id: str) -> str:
-    """A stored conversation without messages, as a visitor's request for a person stores it."""
-    conversation_id = new_id()
+async def new_conversation(
+    engine: AsyncEngine, chatbot_id: str, conversation_id: str | None = None
+) -> str:
+    """A stored conversation without messages, as a visitor's request for a person stores it
+    (with `conversation_id`: the one a visitor's welcome named)."""
+    conversation_id = conversation_id or new_id()
     new = NewConversation(conversation_id, chatbot_id, token_hash(new_id()), utcnow(), "", {})
     assert await store_conversation(engine, new)
     return conversation_id
