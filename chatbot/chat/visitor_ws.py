@@ -299,11 +299,14 @@ class VisitorSession:
             self.socket.send(status_frame(self.conversation_id, view.status))
 
     async def _on_identify(self, frame: Identify) -> None:
-        unstored = self.socket.unstored
-        if unstored is not None:  # kept until the conversation is stored, and stored with it
-            self.socket.unstored = replace(unstored, visitor_data=frame.data)
-            return
         try:
+            unstored = self.socket.unstored
+            if unstored is not None:
+                if await self.chat.history.last_seq(self.conversation_id) is None:
+                    # Kept until the conversation is stored, and stored with it.
+                    self.socket.unstored = replace(unstored, visitor_data=frame.data)
+                    return
+                self.socket.unstored = None  # another socket of the visitor stored it
             await set_visitor_data(self.chat.engine, self.conversation_id, frame.data)
         except Exception as exc:
             log.warning("visitor socket: identify failed (%s)", exc)

@@ -70,6 +70,13 @@ async def stored_messages(client: AppClient, conversation_id: str) -> list[dict[
         return [{"id": row.id, "seq": row.seq, "role": row.role} for row in rows]
 
 
+async def visitor_data(client: AppClient, conversation_id: str) -> Any:
+    async with client.app[keys.ENGINE].connect() as connection:
+        return await connection.scalar(
+            select(conversations.c.visitor_data).where(conversations.c.id == conversation_id)
+        )
+
+
 async def new_chatbot(client: AppClient, greeting: str = "Hello!") -> tuple[Tenant, dict[str, Any]]:
     tenant = await register(client)
     return tenant, await create_chatbot(client, tenant, greeting=greeting)
@@ -294,13 +301,23 @@ async def test_identify_before_the_first_message_is_stored_with_the_conversation
         await send_message(ws, "Hi")
         await message_frame(ws, "visitor")
 
-    async with client.app[keys.ENGINE].connect() as connection:
-        data = await connection.scalar(
-            select(conversations.c.visitor_data).where(
-                conversations.c.id == welcome["conversation_id"]
-            )
-        )
-    assert data == {"email": "ada@example.com"}
+    assert await visitor_data(client, welcome["conversation_id"]) == {"email": "ada@example.com"}
+
+
+async def test_identify_after_another_socket_stored_the_conversation_is_stored_at_once(
+    client: AppClient,
+) -> None:
+    _, chatbot = await new_chatbot(client, greeting="")
+    async with AsyncExitStack() as stack:
+        one, welcome = await welcomed(client, chatbot["slug"], stack)
+        two, _ = await welcomed(client, chatbot["slug"], stack, welcome["visitor_token"])
+        await send_message(one, "Hi")
+        await message_frame(one, "visitor")
+        await two.send_json({"type": "identify", "data": {"plan": "pro"}})
+        await two.send_json({"type": "ping"})
+        await frame_of_type(two, "pong")  # frames are handled in order: identify is done
+
+        assert await visitor_data(client, welcome["conversation_id"]) == {"plan": "pro"}
 
 
 async def test_a_tampered_visitor_token_starts_a_new_conversation(client: AppClient) -> None:
