@@ -98,12 +98,13 @@ class ConversationState:
 
 
 def new_conversations(writes: Sequence[Write]) -> list[NewConversation]:
-    """The conversations to store before `writes`, each once."""
+    """The conversations to store before `writes`, each once, in id order (as the UPDATE of
+    seqs: two instances' transactions then never wait for each other's rows in turn)."""
     found: dict[str, NewConversation] = {}
     for write in writes:
         if write.new_conversation is not None:
             found.setdefault(write.conversation_id, write.new_conversation)
-    return list(found.values())
+    return [found[conversation_id] for conversation_id in sorted(found)]
 
 
 def is_refused(write: Write, foreign: Collection[str]) -> bool:

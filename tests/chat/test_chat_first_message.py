@@ -346,3 +346,25 @@ async def test_the_bot_answers_the_first_message_with_the_greeting_before_it(
 
     assert answer["message"]["role"] == "bot"
     assert answer["message"]["text"] == "echo me"
+
+
+async def test_first_messages_on_two_instances_at_once_make_one_conversation(
+    make_client: ClientFactory, postgres_url: str, redis_url: str
+) -> None:
+    one = await make_client(database_url=postgres_url, redis_url=redis_url)
+    two = await make_client(database_url=postgres_url, redis_url=redis_url)
+    _, chatbot = await new_chatbot(one)
+    async with AsyncExitStack() as stack:
+        first, welcome = await welcomed(one, chatbot["slug"], stack)
+        second, again = await welcomed(two, chatbot["slug"], stack, welcome["visitor_token"])
+        await asyncio.gather(send_message(first, "on one"), send_message(second, "on two"))
+        acks = [
+            await message_frame(first, "visitor", text="on one"),
+            await message_frame(second, "visitor", text="on two"),
+        ]
+
+    assert again["conversation_id"] == welcome["conversation_id"]
+    assert seqs(acks) == [2, 3]
+    stored = await stored_messages(one, welcome["conversation_id"])
+    assert [m["role"] for m in stored if m["seq"] <= 3] == ["bot", "visitor", "visitor"]
+    assert (await row_counts(one))[0] == 1
