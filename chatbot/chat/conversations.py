@@ -1,19 +1,22 @@
-"""Conversation writes: start one for a visitor token, resume it, change its status, identify.
+"""Conversation writes: open one for a visitor token, store it, change its status, identify.
 
 The visitor token is a bearer secret handed to the widget once; only its SHA-256 is stored.
+A new conversation is stored at its first visitor message (see `chat.visitor_tokens`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatbot.chat import visitor_tokens
+from chatbot.chat.store_batch import store_conversations
+from chatbot.chat.writes import NewConversation
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import ConversationView, conversation_by_id, message_view
 from chatbot.storage.schema import conversations, messages
@@ -23,100 +26,76 @@ Status = Literal["bot", "waiting_for_human", "human", "closed"]
 MAX_TOKEN_LENGTH = 256
 
 
-def new_visitor_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "backslashreplace")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class VisitorConversation:
-    """The conversation a visitor socket talks in."""
+    """The conversation a visitor socket talks in; `new` until it is stored."""
 
     id: str
     chatbot_id: str
     status: str
     last_seq: int
+    new: NewConversation | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class StartedConversation:
+class OpenedConversation:
+    """A visitor socket's conversation, its token, and the greeting to send after the welcome."""
+
     conversation: VisitorConversation
     visitor_token: str
     greeting: MessageView | None
 
 
-async def find_visitor_conversation(
-    engine: AsyncEngine, chatbot_id: str, visitor_token: str
-) -> VisitorConversation | None:
-    """The chatbot's conversation of this visitor token, or None (unknown, or another chatbot's)."""
-    if not visitor_token or len(visitor_token) > MAX_TOKEN_LENGTH:
-        return None
-    c = conversations.c
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(c.id, c.chatbot_id, c.status, c.last_seq).where(
-                    c.visitor_token_hash == token_hash(visitor_token), c.chatbot_id == chatbot_id
-                )
-            )
-        ).first()
-    if row is None:
-        return None
-    return VisitorConversation(row.id, row.chatbot_id, row.status, row.last_seq)
+async def open_visitor_conversation(
+    engine: AsyncEngine, key: bytes, chatbot_id: str, greeting: str, token: str
+) -> OpenedConversation:
+    """The conversation of this visitor token, stored or not yet; an unknown token starts a new
+    one, stored only at its first visitor message (or request for a person)."""
+    signed = None
+    if token and len(token) <= MAX_TOKEN_LENGTH:
+        signed = visitor_tokens.read(key, chatbot_id, token)
+        c = conversations.c
+        # A signed token names its conversation; an older token is found by its hash.
+        found_by = (
+            c.id == signed.conversation_id if signed else c.visitor_token_hash == token_hash(token)
+        )
+        query = select(c.id, c.status, c.last_seq, c.visitor_token_hash).where(
+            found_by, c.chatbot_id == chatbot_id
+        )
+        async with engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        if row is not None:
+            if row.visitor_token_hash == token_hash(token):
+                stored = VisitorConversation(row.id, chatbot_id, row.status, row.last_seq)
+                return OpenedConversation(stored, token, None)
+            signed = None  # another visitor's conversation: this token starts afresh
+    if signed is not None:  # never stored: the same conversation, its greeting sent already
+        new = NewConversation(
+            signed.conversation_id, chatbot_id, token_hash(token), signed.started_at, greeting, {}
+        )
+        pending = VisitorConversation(new.id, chatbot_id, "bot", 1 if greeting else 0, new)
+        return OpenedConversation(pending, token, None)
+    conversation_id, started_at = new_id(), utcnow()
+    token = visitor_tokens.issue(key, chatbot_id, conversation_id, started_at)
+    new = NewConversation(conversation_id, chatbot_id, token_hash(token), started_at, greeting, {})
+    pending = VisitorConversation(conversation_id, chatbot_id, "bot", 0, new)
+    return OpenedConversation(pending, token, new.greeting)
 
 
-async def start_conversation(
-    engine: AsyncEngine, chatbot_id: str, greeting: str
-) -> StartedConversation:
-    """A new conversation with a new visitor token; its greeting, if any, stored as seq 1."""
-    token = new_visitor_token()
-    now = utcnow()
-    conversation_id = new_id()
-    greeting_row: dict[str, Any] | None = None
-    if greeting:
-        greeting_row = {
-            "id": new_id(),
-            "conversation_id": conversation_id,
-            "seq": 1,
-            "role": "bot",
-            "text": greeting,
-            "client_id": None,
-            "author_id": None,
-            "created_at": now,
-        }
+async def store_conversation(engine: AsyncEngine, new: NewConversation) -> bool:
+    """Store a conversation (with its greeting) before a frame other than a message needs it;
+    False if it cannot be: its chatbot is gone, or another visitor token holds its id."""
     async with engine.begin() as connection:
-        await connection.execute(
-            insert(conversations).values(
-                id=conversation_id,
-                chatbot_id=chatbot_id,
-                visitor_token_hash=token_hash(token),
-                status="bot",
-                last_seq=1 if greeting_row else 0,
-                visitor_data={},
-                started_at=now,
-                last_message_at=None,
-                handed_off=False,
-            )
-        )
-        if greeting_row is not None:
-            await connection.execute(insert(messages).values(**greeting_row))
-    greeting_view = None
-    if greeting_row is not None:
-        greeting_view = MessageView(
-            id=greeting_row["id"],
-            seq=1,
-            conversation_id=conversation_id,
-            role="bot",
-            text=greeting,
-            client_id=None,
-            created_at=now,
-        )
-    return StartedConversation(
-        VisitorConversation(conversation_id, chatbot_id, "bot", 0), token, greeting_view
-    )
+        foreign = await connection.run_sync(store_conversations, [new])
+        if foreign:
+            return False
+        c = conversations.c
+        stored = await connection.scalar(select(c.id).where(c.id == new.id))
+    return stored is not None
 
 
 async def change_status(

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.chat import visitor_tokens
 from chatbot.chat.bot import BotRunner
 from chatbot.chat.conversations import Status, change_status
 from chatbot.chat.history import ChatHistory
@@ -50,6 +51,7 @@ class ChatService:
             on_message_sent=metrics_of(app).messages_out_total.inc,
         )
         self.bots = BotRunner(self)
+        self.visitor_token_key = visitor_tokens.signing_key(settings.secret_key.get_secret_value())
         self.stopping = False
 
     def announce(self, stored: Stored, tenant_id: str) -> None:

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from chatbot.chat.protocol import RESYNCED_FRAME, message_frame
-from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket, SocketShared
+from chatbot.chat.protocol import RESYNCED_FRAME, message_frame, resumed_frame
+from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket, SocketShared, _Replay
+from chatbot.chat.writes import NewConversation
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +17,46 @@ log = logging.getLogger(__name__)
 class VisitorSocket(ChatSocket):
     """A visitor's socket: one conversation; a resume it cannot serve makes it reconnect."""
 
-    __slots__ = ()
+    __slots__ = ("unstored",)
+
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        shared: SocketShared,
+        *,
+        unstored: NewConversation | None = None,
+    ) -> None:
+        super().__init__(request, ws, shared)
+        # The conversation while neither this socket nor another of its visitor stored it.
+        self.unstored = unstored
 
     def on_replay_failed(self) -> None:
         self.close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable: reconnect later")
+
+    async def _replay(self, item: _Replay) -> None:
+        new = self.unstored
+        if new is None or await self._stored_elsewhere(new.id):
+            await super()._replay(item)
+            return
+        # Nothing stored yet: the conversation holds only the greeting this visitor was sent.
+        greeting = new.greeting
+        last = 0 if greeting is None else greeting.seq
+        if greeting is not None and item.after < greeting.seq:
+            await self._send_message(message_frame(greeting.as_json()))
+        self.mark_sent(new.id, max(self._sent.get(new.id, 0), last))
+        await self._send(resumed_frame(last, None))
+
+    async def _stored_elsewhere(self, conversation_id: str) -> bool:
+        """Whether another socket of the visitor stored the conversation (True when the
+        database cannot say: the stored replay then reports the failure)."""
+        try:
+            stored = await self._shared.history.last_seq(conversation_id) is not None
+        except Exception:
+            return True
+        if stored:
+            self.unstored = None
+        return stored
 
 
 class OperatorSocket(ChatSocket):

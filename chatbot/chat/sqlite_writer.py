@@ -8,8 +8,8 @@ The server starts it (`python -m chatbot.chat.sqlite_writer DATABASE BATCH_MAX`)
 over the writer's standard input and output in frames: a 4-byte length, then a pickle.
 
 - server → writer: a list of writes, each a tuple (conversation_id, role, text, client_id,
-  author_id). The server sends what was appended since its last frame, one frame at a time:
-  the next once the writer has answered.
+  author_id, new_conversation). The server sends what was appended since its last frame, one
+  frame at a time: the next once the writer has answered.
 - server → writer, last: STOP (a pickled None), in an orderly stop.
 - writer → server: one frame per transaction: (outcomes, failure). The outcomes answer the
   transaction's writes in the order they were sent (see `encode_outcome`); `failure` is None, or
@@ -129,7 +129,12 @@ STOP = frame(None)
 
 
 def encode_writes(writes: Sequence[Write]) -> bytes:
-    return frame([(w.conversation_id, w.role, w.text, w.client_id, w.author_id) for w in writes])
+    return frame(
+        [
+            (w.conversation_id, w.role, w.text, w.client_id, w.author_id, w.new_conversation)
+            for w in writes
+        ]
+    )
 
 
 def encode_outcome(outcome: Stored | BaseException) -> Encoded:

@@ -3,7 +3,8 @@
 PostgreSQL runs it through `run_sync`; SQLite runs `store_sqlite.commit_batch_sqlite`, the same
 transaction on the raw driver in the writer process (`chat.writes` holds what both share).
 Statements are built once; lists are expanding or cached per size, so that SQLAlchemy compiles
-each form once.
+each form once. A visitor's first message carries its conversation, not stored yet: the
+transaction stores it and its greeting first (`store_conversations`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,21 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
-from chatbot.chat.writes import ConversationGone, ConversationState, Stored, Write, outcomes
+from chatbot.chat.writes import (
+    ConversationGone,
+    ConversationState,
+    NewConversation,
+    Stored,
+    Write,
+    is_refused,
+    new_conversations,
+    outcomes,
+)
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import message_view
-from chatbot.storage.schema import conversations, messages
+from chatbot.storage.schema import chatbots, conversations, messages
 from chatbot.storage.values import as_utc, utcnow
 
 _c = conversations.c
@@ -145,15 +156,73 @@ def _advance(
     return state
 
 
+def store_conversations(connection: Connection, new: Sequence[NewConversation]) -> set[str]:
+    """Store the conversations not stored yet, each with its greeting as seq 1, in the
+    connection's transaction; returns the ids already stored under another visitor token.
+
+    A conversation whose chatbot is gone is not stored (its write finds no conversation).
+    """
+    if not new:
+        return set()
+    chatbot_ids = {c.chatbot_id for c in new}
+    live = set(connection.scalars(select(chatbots.c.id).where(chatbots.c.id.in_(chatbot_ids))))
+    rows = [
+        {
+            "id": c.id,
+            "chatbot_id": c.chatbot_id,
+            "visitor_token_hash": c.visitor_token_hash,
+            "status": "bot",
+            "last_seq": 1 if c.greeting_text else 0,
+            "visitor_data": dict(c.visitor_data),
+            "started_at": c.started_at,
+            "last_message_at": None,
+            "handed_off": False,
+        }
+        for c in new
+        if c.chatbot_id in live
+    ]
+    inserted: set[str] = set()
+    if rows:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(conversations).on_conflict_do_nothing().returning(_c.id)
+        inserted = set(connection.scalars(statement, rows))
+    greetings = [g for c in new if c.id in inserted and (g := c.greeting) is not None]
+    if greetings:
+        connection.execute(
+            _INSERT_MESSAGES,
+            [
+                {
+                    "id": g.id,
+                    "conversation_id": g.conversation_id,
+                    "seq": g.seq,
+                    "role": g.role,
+                    "text": g.text,
+                    "client_id": None,
+                    "author_id": None,
+                    "created_at": g.created_at,
+                }
+                for g in greetings
+            ],
+        )
+    others = {c.id: c.visitor_token_hash for c in new if c.id not in inserted}
+    if not others:
+        return set()
+    stored = connection.execute(
+        select(_c.id, _c.visitor_token_hash).where(_c.id.in_(list(others)))
+    ).all()
+    return {row.id for row in stored if row.visitor_token_hash != others[row.id]}
+
+
 def commit_batch(
     connection: Connection, writes: Sequence[Write]
 ) -> list[Stored | ConversationGone]:
     """Store `writes` in the connection's transaction: each a Stored, or ConversationGone."""
+    foreign = store_conversations(connection, new_conversations(writes))
     existing = stored_client_ids(connection, (key for w in writes if (key := w.key) is not None))
-    fresh = [write for write in writes if write.key not in existing]
+    fresh = [w for w in writes if w.key not in existing and not is_refused(w, foreign)]
     now = utcnow()
     state = _advance(connection, fresh, now) if fresh else {}
-    results, created = outcomes(writes, existing, state, now)
+    results, created = outcomes(writes, existing, state, now, foreign)
     rows = [
         {
             "id": message.id,

@@ -8,13 +8,23 @@ are stored in the formats SQLAlchemy's SQLite dialect uses, so both paths read e
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from chatbot.chat.writes import ConversationGone, ConversationState, Stored, Write, outcomes
+from chatbot.chat.writes import (
+    ConversationGone,
+    ConversationState,
+    NewConversation,
+    Stored,
+    Write,
+    is_refused,
+    new_conversations,
+    outcomes,
+)
 from chatbot.conversations.message import MessageView
 from chatbot.storage.values import utcnow
 
@@ -23,6 +33,15 @@ _INSERT = (
     "INSERT INTO messages (id, conversation_id, seq, role, text, client_id, author_id, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+# Only while its chatbot exists: the writer's connection does not check foreign keys.
+_INSERT_CONVERSATION = (
+    "INSERT INTO conversations (id, chatbot_id, visitor_token_hash, status, last_seq,"
+    " visitor_data, started_at, last_message_at, handed_off)"
+    " SELECT ?, ?, ?, 'bot', ?, ?, ?, NULL, 0 WHERE EXISTS (SELECT 1 FROM chatbots WHERE id = ?)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+_STORED_HASH_OF = "SELECT visitor_token_hash FROM conversations WHERE id = ?"
 
 
 def _stamp(value: datetime) -> str:
@@ -123,6 +142,31 @@ def _advance(
     return state
 
 
+def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation]) -> set[str]:
+    """As `store_batch.store_conversations`: one statement each (a first message is rare)."""
+    foreign: set[str] = set()
+    for c in new:
+        values = (
+            c.id,
+            c.chatbot_id,
+            c.visitor_token_hash,
+            1 if c.greeting_text else 0,
+            json.dumps(dict(c.visitor_data)),
+            _stamp(c.started_at),
+            c.chatbot_id,
+        )
+        if cursor.execute(_INSERT_CONVERSATION, values).fetchall():
+            if (g := c.greeting) is not None:
+                stamp = _stamp(g.created_at)
+                row = (g.id, g.conversation_id, g.seq, g.role, g.text, None, None, stamp)
+                cursor.execute(_INSERT, row)
+            continue
+        stored = cursor.execute(_STORED_HASH_OF, (c.id,)).fetchone()
+        if stored is not None and stored[0] != c.visitor_token_hash:
+            foreign.add(c.id)
+    return foreign
+
+
 def commit_batch_sqlite(
     connection: sqlite3.Connection, writes: Sequence[Write]
 ) -> list[Stored | ConversationGone]:
@@ -132,13 +176,17 @@ def commit_batch_sqlite(
         # IMMEDIATE: take the write lock before the duplicate check, so that no other process
         # stores one of these client_ids between the check and the insert.
         cursor.execute("BEGIN IMMEDIATE")
+        new = new_conversations(writes)
+        foreign = _store_conversations(cursor, new) if new else set()
         keys = {key for write in writes if (key := write.key) is not None}
         existing = _stored(cursor, keys)
         now = utcnow()
         stamp = _stamp(now)
-        fresh = [write for write in writes if write.key not in existing] if existing else writes
+        fresh = writes
+        if existing or foreign:
+            fresh = [w for w in writes if w.key not in existing and not is_refused(w, foreign)]
         state = _advance(cursor, fresh, stamp) if fresh else {}
-        results, created = outcomes(writes, existing, state, now)
+        results, created = outcomes(writes, existing, state, now, foreign)
         rows = [
             (
                 message.id,

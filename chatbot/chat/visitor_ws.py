@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from aiohttp import WSMsgType, web
 
 from chatbot import keys
 from chatbot.chat.conversations import (
-    VisitorConversation,
-    find_visitor_conversation,
+    OpenedConversation,
+    open_visitor_conversation,
     set_visitor_data,
-    start_conversation,
+    store_conversation,
 )
 from chatbot.chat.guards import (
     FrameBudget,
@@ -46,7 +47,6 @@ from chatbot.chat.store import ConversationGone, StoreUnavailable, Write
 from chatbot.chatbots.lookup import chatbot_by_slug
 from chatbot.chatbots.origins import origin_allowed
 from chatbot.chatbots.repository import ChatbotRecord
-from chatbot.conversations.message import MessageView
 from chatbot.errors import Forbidden, NotFound, ServiceUnavailable
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of
@@ -84,19 +84,20 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     if chat.stopping:
         raise ServiceUnavailable("the server is shutting down: reconnect in a moment")
     try:
-        conversation, token, greeting = await _conversation_for(chat, chatbot, request)
+        opened = await _conversation_for(chat, chatbot, request)
     except Exception as exc:
         log.warning("visitor socket: cannot open a conversation (%s)", exc)
         raise ServiceUnavailable(
             "the chat is unavailable right now (database unreachable): retry in a moment"
         ) from None
     await ws.prepare(request)
-    socket = VisitorSocket(request, ws, chat.sockets)
+    conversation = opened.conversation
+    socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
     gauge = metrics_of(app).websockets_open.labels(kind="visitor")
     gauge.inc()
     try:
         await chat.hub.join_conversation(chatbot.owner_id, conversation.id, socket)
-        await _welcome(chat, chatbot, conversation, socket, token, greeting)
+        await _welcome(chat, chatbot, opened, socket)
         await VisitorSession(chat, chatbot, conversation.id, socket).run()
     finally:
         gauge.dec()
@@ -104,14 +105,10 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
 
 
 async def _welcome(
-    chat: ChatService,
-    chatbot: ChatbotRecord,
-    conversation: VisitorConversation,
-    socket: VisitorSocket,
-    token: str,
-    greeting: MessageView | None,
+    chat: ChatService, chatbot: ChatbotRecord, opened: OpenedConversation, socket: VisitorSocket
 ) -> None:
     """Queue the welcome (and a new conversation's greeting); the socket already listens."""
+    conversation, greeting = opened.conversation, opened.greeting
     last_seq = conversation.last_seq
     if last_seq > 0:
         # Read again now that the socket listens, so that no message slips in between.
@@ -125,7 +122,7 @@ async def _welcome(
     socket.send(
         welcome_frame(
             conversation_id=conversation.id,
-            visitor_token=token,
+            visitor_token=opened.visitor_token,
             chatbot=profile,
             last_seq=last_seq,
             status=conversation.status,
@@ -139,15 +136,13 @@ async def _welcome(
 
 async def _conversation_for(
     chat: ChatService, chatbot: ChatbotRecord, request: web.Request
-) -> tuple[VisitorConversation, str, MessageView | None]:
-    """The visitor token's conversation, or a new one (an unknown token starts afresh)."""
+) -> OpenedConversation:
+    """The visitor token's conversation, or a new one (an unknown token starts afresh), which
+    is stored only at the visitor's first message."""
     token = request.query.get("visitor_token", "")
-    if token:
-        found = await find_visitor_conversation(chat.engine, chatbot.id, token)
-        if found is not None:
-            return found, token, None
-    started = await start_conversation(chat.engine, chatbot.id, chatbot.greeting)
-    return started.conversation, started.visitor_token, started.greeting
+    return await open_visitor_conversation(
+        chat.engine, chat.visitor_token_key, chatbot.id, chatbot.greeting, token
+    )
 
 
 class VisitorSession:
@@ -240,7 +235,14 @@ class VisitorSession:
                 retry_after=decision.retry_after,
                 client_id=frame.client_id,
             )
-        write = Write(self.conversation_id, "visitor", frame.text.strip(), frame.client_id)
+        unstored = self.socket.unstored
+        write = Write(
+            self.conversation_id,
+            "visitor",
+            frame.text.strip(),
+            frame.client_id,
+            new_conversation=unstored,
+        )
         try:
             stored = await self.chat.store.append(write)
         except StoreUnavailable as exc:
@@ -252,6 +254,8 @@ class VisitorSession:
         except ConversationGone:
             self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
             return
+        if unstored is not None:  # stored now, by this message or another socket's
+            self.socket.unstored = None
         if not stored.created:
             self.socket.send(message_frame(stored.message.as_json()))
             return
@@ -273,6 +277,13 @@ class VisitorSession:
 
     async def _on_handoff(self) -> None:
         try:
+            # Operators must see a conversation that waits for them: it is stored now.
+            unstored = self.socket.unstored
+            if unstored is not None:
+                if not await store_conversation(self.chat.engine, unstored):
+                    self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
+                    return
+                self.socket.unstored = None
             view, changed = await self.chat.set_status(
                 self.conversation_id,
                 "waiting_for_human",
@@ -289,6 +300,13 @@ class VisitorSession:
 
     async def _on_identify(self, frame: Identify) -> None:
         try:
+            unstored = self.socket.unstored
+            if unstored is not None:
+                if await self.chat.history.last_seq(self.conversation_id) is None:
+                    # Kept until the conversation is stored, and stored with it.
+                    self.socket.unstored = replace(unstored, visitor_data=frame.data)
+                    return
+                self.socket.unstored = None  # another socket of the visitor stored it
             await set_visitor_data(self.chat.engine, self.conversation_id, frame.data)
         except Exception as exc:
             log.warning("visitor socket: identify failed (%s)", exc)

@@ -5,10 +5,11 @@ No database code here: the SQLite writer process imports this module and must st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from chatbot.conversations.message import MessageView
 from chatbot.storage.values import new_id
@@ -30,6 +31,29 @@ class ConversationGone(Exception):
     """The conversation no longer exists (its chatbot was deleted)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A conversation its visitor's socket named but nobody stored yet, as its first visitor
+    message (or request for a person) stores it: the row, and its greeting as seq 1."""
+
+    id: str
+    chatbot_id: str
+    visitor_token_hash: str
+    started_at: datetime
+    greeting_text: str  # "" for no greeting
+    visitor_data: Mapping[str, Any]
+
+    @property
+    def greeting(self) -> MessageView | None:
+        """The greeting as its visitor saw it: the same id and time on every socket."""
+        if not self.greeting_text:
+            return None
+        greeting_id = str(uuid.uuid5(uuid.UUID(self.id), "greeting"))
+        return MessageView(
+            greeting_id, 1, self.id, "bot", self.greeting_text, None, self.started_at
+        )
+
+
 # Built for every message: not frozen, since a frozen dataclass's __init__ costs three times as
 # much (one object.__setattr__ per field). Nothing changes them after they are built.
 @dataclass(slots=True)
@@ -41,6 +65,7 @@ class Write:
     text: str
     client_id: str | None = None
     author_id: str | None = None
+    new_conversation: NewConversation | None = None  # stored first, in the same transaction
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -72,20 +97,40 @@ class ConversationState:
     first_visitor_now: bool  # the batch holds the conversation's first visitor message
 
 
+def new_conversations(writes: Sequence[Write]) -> list[NewConversation]:
+    """The conversations to store before `writes`, each once, in id order (as the UPDATE of
+    seqs: two instances' transactions then never wait for each other's rows in turn)."""
+    found: dict[str, NewConversation] = {}
+    for write in writes:
+        if write.new_conversation is not None:
+            found.setdefault(write.conversation_id, write.new_conversation)
+    return [found[conversation_id] for conversation_id in sorted(found)]
+
+
+def is_refused(write: Write, foreign: Collection[str]) -> bool:
+    """A write that would start a conversation stored under another visitor token."""
+    return write.new_conversation is not None and write.conversation_id in foreign
+
+
 def outcomes(
     writes: Sequence[Write],
     existing: Mapping[tuple[str, str], MessageView],
     state: Mapping[str, ConversationState],
     now: datetime,
+    foreign: Collection[str] = (),
 ) -> tuple[list[Stored | ConversationGone], list[tuple[Write, MessageView]]]:
     """Each write's outcome, and the new messages to insert (both commit paths share this).
 
     A write whose client_id is stored already answers with that message; a write to a
-    conversation the UPDATE did not find is ConversationGone; the others take the next seqs.
+    conversation the UPDATE did not find, or that would start one stored under another visitor
+    token (`foreign`), is ConversationGone; the others take the next seqs.
     """
     results: list[Stored | ConversationGone] = []
     created: list[tuple[Write, MessageView]] = []
     for write in writes:
+        if foreign and is_refused(write, foreign):
+            results.append(ConversationGone(write.conversation_id))
+            continue
         key = write.key
         if key is not None and key in existing:
             results.append(Stored(message=existing[key], created=False))

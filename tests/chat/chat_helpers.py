@@ -13,7 +13,8 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatbot.chat.conversations import start_conversation
+from chatbot.chat.conversations import store_conversation, token_hash
+from chatbot.chat.writes import NewConversation
 from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import migrate
 from chatbot.storage.schema import chatbots, users
@@ -64,9 +65,15 @@ async def insert_chatbot(engine: AsyncEngine, *, greeting: str = "") -> tuple[st
     return owner_id, chatbot_id
 
 
-async def new_conversation(engine: AsyncEngine, chatbot_id: str) -> str:
-    started = await start_conversation(engine, chatbot_id, "")
-    return started.conversation.id
+async def new_conversation(
+    engine: AsyncEngine, chatbot_id: str, conversation_id: str | None = None
+) -> str:
+    """A stored conversation without messages, as a visitor's request for a person stores it
+    (with `conversation_id`: the one a visitor's welcome named)."""
+    conversation_id = conversation_id or new_id()
+    new = NewConversation(conversation_id, chatbot_id, token_hash(new_id()), utcnow(), "", {})
+    assert await store_conversation(engine, new)
+    return conversation_id
 
 
 async def next_frame(ws: ClientWebSocketResponse, timeout: float = 5.0) -> Frame:

@@ -10,6 +10,7 @@ from chat_helpers import (
     create_chatbot,
     frame_of_type,
     message_frame,
+    new_conversation,
     next_frame,
     no_frame_within,
     register,
@@ -35,6 +36,7 @@ async def test_a_message_after_a_gap_comes_after_the_missed_ones_read_from_the_d
     chat = client.app[keys.CHAT]
     async with client.ws_connect(visitor_path(chatbot["slug"])) as ws:
         conversation_id = (await next_frame(ws))["conversation_id"]
+        await new_conversation(client.app[keys.ENGINE], chatbot["id"], conversation_id)
         # Stored on "another instance" whose events never arrived here.
         missed = [
             await chat.store.append(Write(conversation_id, "operator", f"missed {n}", f"m{n}"))

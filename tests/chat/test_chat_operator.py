@@ -42,6 +42,16 @@ async def operator_and_visitor(
             yield agent, visitor, conversation_id
 
 
+async def first_message_answered(
+    agent: ClientWebSocketResponse, visitor: ClientWebSocketResponse
+) -> None:
+    """The visitor's first message (which stores the conversation), answered by the echo bot;
+    both sockets have read everything up to that answer."""
+    await send_message(visitor, "hello")
+    await message_frame(visitor, "bot")
+    await message_frame(agent, "bot")
+
+
 async def test_a_bearer_header_authenticates_and_auth_ok_names_the_user(
     client: AppClient,
 ) -> None:
@@ -255,6 +265,7 @@ async def test_takeover_of_a_conversation_already_taken_answers_its_state(
     client: AppClient,
 ) -> None:
     async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await first_message_answered(agent, visitor)
         await agent.send_json({"type": "takeover", "conversation_id": conversation_id})
         await frame_of_type(agent, "conversation")
         await agent.send_json({"type": "takeover", "conversation_id": conversation_id})
@@ -270,6 +281,7 @@ async def test_takeover_of_a_conversation_already_taken_answers_its_state(
 
 async def test_typing_goes_both_ways(client: AppClient) -> None:
     async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await first_message_answered(agent, visitor)
         await visitor.send_json({"type": "typing"})
         from_visitor = await frame_of_type(agent, "typing")
         await agent.send_json({"type": "typing", "conversation_id": conversation_id})
@@ -314,6 +326,7 @@ async def test_closing_a_conversation_and_a_new_visitor_message_reopens_it(
     client: AppClient,
 ) -> None:
     async with operator_and_visitor(client) as (agent, visitor, conversation_id):
+        await first_message_answered(agent, visitor)
         await agent.send_json({"type": "close", "conversation_id": conversation_id})
         closed = await frame_of_type(visitor, "status")
         await send_message(visitor, "one more thing")
