@@ -116,7 +116,7 @@ class Embedder:
 
 def _limit_blas_threads() -> None:
     # OpenBLAS's threads spin while they wait for work: beside the server's other work on the
-    # same cores, a question took ten times longer on two threads than on one.
+    # same cores, a question took over ten times longer on two threads than on one.
     try:
         # Imported by name: the package ships no type information.
         threadpoolctl: Any = importlib.import_module("threadpoolctl")
@@ -142,7 +142,7 @@ def create_embedder(
 ) -> Embedder | None:
     """The process's embedder, or None (lexical search only) when disabled or the model is absent.
 
-    Blocking (it reads the model files' headers): call it from a worker thread.
+    Blocking (it checks the model files, tens of ms): call it from a worker thread.
     """
     if not enabled:
         return None

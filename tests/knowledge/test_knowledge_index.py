@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -235,3 +236,29 @@ async def test_a_model_that_cannot_load_ahead_of_questions_is_one_warning_not_a_
         assert not broken.loaded
     finally:
         await indexes.close()
+
+
+async def test_an_app_without_the_model_files_says_so_once_and_answers_by_keywords(
+    make_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "no-model-here"
+    api = await make_client(brains={"model_dir": str(missing)})
+    owner = await owner_with_chatbot(api)
+    _, hours, _ = await add_faq(api, owner)
+
+    response = await api.post(
+        f"{owner.knowledge}test",
+        json={"question": "What are your opening hours?"},
+        headers=owner.headers,
+    )
+    result = await response.json()
+    assert response.status == 200, result
+    assert result["match"]["entry_id"] == hours["id"]
+    assert api.app[KNOWLEDGE_INDEXES].embedder is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        f"semantic search is off: the model directory {missing} (from "
+        "CHATBOT_BRAINS__MODEL_DIR) does not exist; run `chatbot model install` or set "
+        "CHATBOT_BRAINS__MODEL_DIR"
+    ]
+    assert "Traceback" not in caplog.text
