@@ -54,6 +54,7 @@ from chatbot.knowledge.repository import (
 )
 from chatbot.retrieval.embedder import Embedder, create_embedder
 from chatbot.retrieval.index import KnowledgeIndex, build_index
+from chatbot.retrieval.semantic import limit_blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,10 @@ async def knowledge_removed(app: web.Application, chatbot_id: str) -> None:
 @functools.cache
 def process_embedder() -> Embedder | None:
     """The sentence model of this process, shared by its apps: it loads once (seconds, ~100 MB)."""
-    return create_embedder(enabled=True)
+    embedder = create_embedder(enabled=True)
+    if embedder is not None:
+        limit_blas_threads()
+    return embedder
 
 
 async def knowledge_context(app: web.Application) -> AsyncIterator[None]:
