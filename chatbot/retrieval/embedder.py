@@ -116,7 +116,9 @@ class Embedder:
 
 def _limit_blas_threads() -> None:
     # OpenBLAS's threads spin while they wait for work: beside the server's other work on the
-    # same cores, a question took over ten times longer on two threads than on one.
+    # same cores, a question took over ten times longer on two threads than on one, and the
+    # cosines over 50,000 passages four times the CPU. The limit is per process, so it also
+    # covers the semantic index's products.
     try:
         # Imported by name: the package ships no type information.
         threadpoolctl: Any = importlib.import_module("threadpoolctl")
