@@ -11,7 +11,14 @@ import redis.asyncio as aioredis
 
 from chatbot.backends.broker import MemoryBroker
 from chatbot.backends.redis_broker import RedisBroker
-from chatbot.chat.hub import Audience, Event, RoomHub, decode_records, encode_record
+from chatbot.chat.hub import (
+    Audience,
+    Event,
+    RoomHub,
+    decode_records,
+    encode_record,
+    tenant_channel,
+)
 
 
 class Recorder:
@@ -62,6 +69,62 @@ async def hub_on(redis_url: str, prefix: str) -> AsyncIterator[RoomHub]:
         await client.aclose()
 
 
+async def _subscribers(redis_url: str, prefix: str, tenant: str) -> int:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        [(_, count)] = await client.pubsub_numsub(f"{prefix}:{tenant_channel(tenant)}")
+        return int(count)
+    finally:
+        await client.aclose()
+
+
+async def _until_subscribed(redis_url: str, prefix: str, tenant: str, count: int) -> None:
+    """SUBSCRIBE is not acknowledged: wait until Redis counts `count` instances on the tenant."""
+    async with asyncio.timeout(5):
+        while await _subscribers(redis_url, prefix, tenant) < count:
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def echo_barrier(redis_url: str, prefix: str, tenant: str) -> AsyncIterator[EchoBarrier]:
+    """Another instance, to prove that nothing more is on its way to this one's members.
+
+    What this instance publishes reaches Redis, and so the other instance, in order; once the
+    other instance has it, a marker that it publishes next comes to this instance after anything
+    of the earlier batch, an echo of its own included. On the in-process broker nothing travels,
+    so there is nothing to wait for.
+    """
+    if not redis_url:
+        yield EchoBarrier(None, redis_url, prefix, tenant)
+        return
+    async with hub_on(redis_url, prefix) as there:
+        barrier = EchoBarrier(there, redis_url, prefix, tenant)
+        await there.join_operators(tenant, barrier.witness)
+        await _until_subscribed(redis_url, prefix, tenant, 1)
+        yield barrier
+
+
+class EchoBarrier:
+    def __init__(self, there: RoomHub | None, redis_url: str, prefix: str, tenant: str) -> None:
+        self._there = there
+        self._redis = (redis_url, prefix)
+        self._tenant = tenant
+        self.witness = Recorder()
+
+    async def passed(self, published: int, here: Recorder, conversation: str) -> None:
+        """Wait until the other instance saw `published` events and `here` (a member of the
+        conversation on this instance) got the marker sent after them."""
+        if self._there is None:
+            return
+        await self.witness.wait_for(published)
+        await _until_subscribed(*self._redis, self._tenant, 2)
+        # To the conversation's visitors only: the operators here are under test too.
+        self._there.publish(Event(b"marker", conversation), self._tenant, Audience.VISITORS)
+        await here.wait_for(len(here.events) + 1)
+        assert here.frames[-1] == b"marker"
+        here.events.pop()
+
+
 def test_events_cross_the_wire_unchanged() -> None:
     message = Event(b'{"type":"message","text":"a b"}', "conversation-1", 42)
     typing = Event(b'{"type":"typing"}', "conversation-2")
@@ -76,7 +139,10 @@ def test_events_cross_the_wire_unchanged() -> None:
 async def test_events_reach_the_rooms_of_their_audience_only(
     backend_redis_url: str, redis_prefix: str
 ) -> None:
-    async with hub_on(backend_redis_url, redis_prefix) as hub:
+    async with (
+        hub_on(backend_redis_url, redis_prefix) as hub,
+        echo_barrier(backend_redis_url, redis_prefix, "tenant") as barrier,
+    ):
         visitor, other_visitor, operator, other_tenant = (Recorder() for _ in range(4))
         await hub.join_conversation("tenant", "c1", visitor)
         await hub.join_conversation("tenant", "c2", other_visitor)
@@ -86,7 +152,7 @@ async def test_events_reach_the_rooms_of_their_audience_only(
         hub.publish(Event(b"both", "c1", 1), "tenant", Audience.EVERYONE)
         hub.publish(Event(b"visitor only", "c1"), "tenant", Audience.VISITORS)
         hub.publish(Event(b"operators only", "c1"), "tenant", Audience.OPERATORS)
-        await asyncio.sleep(0.1)
+        await barrier.passed(2, visitor, "c1")  # the other instance's operator gets two
 
     assert visitor.frames == [b"both", b"visitor only"]
     assert operator.frames == [b"both", b"operators only"]
@@ -97,16 +163,21 @@ async def test_events_reach_the_rooms_of_their_audience_only(
 async def test_a_member_that_left_gets_nothing_more(
     backend_redis_url: str, redis_prefix: str
 ) -> None:
-    async with hub_on(backend_redis_url, redis_prefix) as hub:
-        member = Recorder()
+    async with (
+        hub_on(backend_redis_url, redis_prefix) as hub,
+        echo_barrier(backend_redis_url, redis_prefix, "tenant") as barrier,
+    ):
+        member, listener = Recorder(), Recorder()
         await hub.join_conversation("tenant", "c1", member)
+        await hub.join_conversation("tenant", "c1", listener)
         hub.publish(Event(b"before", "c1"), "tenant", Audience.EVERYONE)
         await hub.leave_conversation("tenant", "c1", member)
         hub.publish(Event(b"after", "c1"), "tenant", Audience.EVERYONE)
-        await asyncio.sleep(0.1)
+        await barrier.passed(2, listener, "c1")
 
     assert member.frames == [b"before"]
-    assert hub.conversation_size("c1") == 0
+    assert listener.frames == [b"before", b"after"]
+    assert hub.conversation_size("c1") == 1  # the listener
 
 
 async def test_events_reach_another_instance_in_order_and_once_here(
@@ -122,10 +193,13 @@ async def test_events_reach_another_instance_in_order_and_once_here(
             here.publish(Event(b"m", "c1", seq), "tenant", Audience.EVERYONE)
         await far_visitor.wait_for(200)
         await far_operator.wait_for(200)
-        await asyncio.sleep(0.2)
+        # After the 200, a marker from there reaches here behind any echo of here's own events.
+        there.publish(Event(b"marker", "c1"), "tenant", Audience.EVERYONE)
+        await near.wait_for(201)
+        near.events.pop()
 
-    assert [event.seq for event in far_visitor.events] == list(range(1, 201))
-    assert [event.seq for event in far_operator.events] == list(range(1, 201))
+    assert [event.seq for event in far_visitor.events[:200]] == list(range(1, 201))
+    assert [event.seq for event in far_operator.events[:200]] == list(range(1, 201))
     assert [event.seq for event in near.events] == list(range(1, 201))  # not twice
 
 
@@ -140,7 +214,13 @@ async def test_an_instance_listens_to_a_tenant_only_while_it_has_its_sockets(
         await there.leave_operators("tenant", member)
         await there.join_operators("other", Recorder())
         here.publish(Event(b"after leaving", "c1"), "tenant", Audience.OPERATORS)
-        await asyncio.sleep(0.2)
+        # A marker on a tenant `there` still listens to, published by `here` after the event:
+        # Redis keeps one connection's publishes in order, so "after leaving" came first.
+        marker = Recorder()
+        await there.join_operators("marker", marker)
+        await _until_subscribed(redis_url, redis_prefix, "marker", 1)
+        here.publish(Event(b"marker", "c1"), "marker", Audience.OPERATORS)
+        await marker.wait_for(1)
 
     assert member.frames == [b"while joined"]
 
