@@ -13,12 +13,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from production_support import running, server_env
+from api_support import bearer, create_chatbot, register
+from production_support import next_frame, running, server_env
 
 from chatbot.http.request_id import request_id_middleware
 from chatbot.logs import log_handler
 
-from conftest import AppClient
+from conftest import AppClient, ClientFactory
+from support import until
 
 LogCapture = Callable[..., io.StringIO]
 
@@ -168,3 +170,25 @@ def test_text_lines_name_the_worker_in_workers_mode(capture: LogCapture) -> None
     logging.getLogger("test.production").warning("hello")
     line = stream.getvalue().strip()
     assert line.endswith("WARNING worker 4242 test.production [-] hello")
+
+
+async def test_the_access_log_masks_the_visitor_token_of_a_socket_url(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(access_log=True)  # on by default in `chatbot serve`
+    account = await register(client)
+    chatbot = await create_chatbot(client, bearer(account["access"]), name="Logged", greeting="")
+    path = f"/ws/chat/public/{chatbot['slug']}/"
+    caplog.set_level(logging.INFO, logger="chatbot.access")
+    async with client.ws_connect(path) as ws:
+        visitor_token = (await next_frame(ws))["visitor_token"]
+    async with client.ws_connect(f"{path}?visitor_token={visitor_token}&lang=en") as ws:
+        assert (await next_frame(ws))["visitor_token"] == visitor_token
+
+    def resumed_line_logged() -> bool:
+        return any("visitor_token=" in record.getMessage() for record in caplog.records)
+
+    await until(resumed_line_logged, 10, "the resumed socket was not logged")
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(f'"GET {path}?visitor_token=***&lang=en" 101' in line for line in lines), lines
+    assert all(visitor_token not in line for line in lines), lines
