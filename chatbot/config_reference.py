@@ -33,9 +33,11 @@ DESCRIPTIONS: dict[str, str] = {
     "instance. At least 32 random bytes in production.",
     "log_level": "Lowest level logged: `debug`, `info`, `warning` or `error`.",
     "log_format": "`text` (human-readable lines) or `json` (one JSON object per line).",
-    "access_log": "Log one line per HTTP request with its request id, status and duration.",
-    "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`; "
-    "empty leaves it open (restrict it at the proxy).",
+    "access_log": "Log one line per HTTP request with its request id, status and duration; "
+    "credentials in the query (`visitor_token`, `token`...) are written as `***`.",
+    "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`. Empty: "
+    "open in development (restrict it at the proxy), answered 404 in production "
+    "(`CHATBOT_ENV=production`).",
     "static_dir": "Folder of the widget and dashboard files; empty: the checkout's `static/`.",
     "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
     "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF), and of a "

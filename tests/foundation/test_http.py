@@ -9,9 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
-from pydantic import BaseModel
-
 from api_support import bearer, create_chatbot, register
+from pydantic import BaseModel
 
 from chatbot import keys
 from chatbot.app import create_app
