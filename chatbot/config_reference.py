@@ -42,6 +42,10 @@ DESCRIPTIONS: dict[str, str] = {
     "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
     "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF), and of a "
     "knowledge entry's JSON body when larger than max_body_bytes; bigger ones get 413.",
+    "upload_parse_workers": "Processes that read uploaded knowledge files, one file each at a "
+    "time; more uploads wait for one to be free. Each server process (worker) has its own.",
+    "upload_parse_cpu_seconds": "CPU time one uploaded file may cost to read; past it the "
+    "reading process is stopped and the upload answers 422 `document_too_complex`.",
     "startup_timeout_seconds": "How long start-up waits for the database and Redis before "
     "exiting with one line naming the one that did not answer.",
     "dependency_timeout_seconds": "Timeout of each `/readyz` probe and of Redis commands.",
