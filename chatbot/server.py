@@ -28,6 +28,7 @@ from chatbot import event_loop
 from chatbot.app import create_app
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception
+from chatbot.http.malformed import JsonErrorAppRunner
 from chatbot.resources import StartupError
 
 log = logging.getLogger("chatbot")
@@ -104,7 +105,9 @@ async def _serve_process(settings: Settings, *, demo: bool, channel: Connection 
         add_demo_seeding(app)
     if channel is not None:
         app.on_response_prepare.append(_tag_worker)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds)
+    runner = JsonErrorAppRunner(
+        app, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds
+    )
     try:
         try:
             await runner.setup()
