@@ -89,6 +89,9 @@ DESCRIPTIONS: dict[str, str] = {
     "brains.openai_timeout_seconds": "Timeout of a call to an OpenAI-compatible server.",
     "brains.semantic": "Use sentence embeddings for knowledge retrieval when "
     "sentence-transformers is installed (the `semantic` extra); keyword search otherwise.",
+    "brains.allow_private_base_urls": "Let `openai` brains call loopback, private, link-local "
+    "and unspecified addresses (a model server on this machine or network). Off: any account "
+    "could otherwise make the server call internal services.",
 }
 
 HEADER = """# Configuration reference
