@@ -15,6 +15,7 @@ import resource
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -53,6 +54,7 @@ class ParsePool:
     def __init__(self, workers: int, cpu_seconds: int) -> None:
         self.cpu_seconds = cpu_seconds
         self._closed = False
+        self._busy: set[ProcessPoolExecutor] = set()
         self._loop = asyncio.get_running_loop()
         self._idle: asyncio.Queue[ProcessPoolExecutor] = asyncio.Queue(maxsize=workers)
         for _ in range(workers):
@@ -70,11 +72,10 @@ class ParsePool:
     async def run(self, function: Callable[[ArgT], ResultT], argument: ArgT) -> ResultT:
         """`function(argument)` in an idle worker; ParseTooSlow when the budget runs out."""
         worker = await self._idle.get()
+        self._busy.add(worker)
         future = worker.submit(_within_cpu_budget, self.cpu_seconds, function, argument)
         # The worker is idle again only when its parse is over, even if this request is gone.
-        future.add_done_callback(
-            lambda done: self._loop.call_soon_threadsafe(self._release, worker, done)
-        )
+        future.add_done_callback(lambda done: self._on_done(worker, done))
         try:
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
@@ -82,18 +83,30 @@ class ParsePool:
                 f"reading the file took more than {self.cpu_seconds} s of processing"
             ) from None
 
+    def _on_done(self, worker: ProcessPoolExecutor, done: Future[Any]) -> None:
+        # Called in the executor's thread.
+        with suppress(RuntimeError):  # the loop is closed: the app is gone, nothing to release
+            self._loop.call_soon_threadsafe(self._release, worker, done)
+
     def _release(self, worker: ProcessPoolExecutor, done: Future[Any]) -> None:
+        self._busy.discard(worker)
         broken = not done.cancelled() and isinstance(done.exception(), BrokenProcessPool)
-        if broken or self._closed:
+        if broken:
             worker.shutdown(wait=False)
         if not self._closed:
             self._idle.put_nowait(self._new_worker() if broken else worker)
 
     def close(self) -> None:
-        """Stop the idle workers; a busy one stops when its parse ends or its budget runs out."""
+        """Stop every worker, ending the parses in progress: the app is closing."""
         self._closed = True
         while not self._idle.empty():
             self._idle.get_nowait().shutdown(wait=False, cancel_futures=True)
+        for worker in self._busy:
+            # Otherwise the process would wait at exit for the parse, up to its CPU budget.
+            # (Python 3.14 has ProcessPoolExecutor.terminate_workers for this.)
+            for process in list(worker._processes.values()):
+                process.kill()
+            worker.shutdown(wait=False, cancel_futures=True)
 
 
 async def parse_pool_context(app: web.Application) -> AsyncIterator[None]:
