@@ -104,7 +104,7 @@ class ParsePool:
         for worker in self._busy:
             # Otherwise the process would wait at exit for the parse, up to its CPU budget.
             # (Python 3.14 has ProcessPoolExecutor.terminate_workers for this.)
-            for process in list(worker._processes.values()):
+            for process in list((worker._processes or {}).values()):
                 process.kill()
             worker.shutdown(wait=False, cancel_futures=True)
 
