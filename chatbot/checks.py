@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatbot.config import ConfigError, Settings, load_settings, mask_url
+from chatbot.exposure import metrics_problem, private_addresses_problem
 from chatbot.health.probes import describe_exception, probe_database, probe_redis
 from chatbot.static_files import static_dir
 from chatbot.storage.engine import create_engine
@@ -35,6 +36,7 @@ async def run_checks(config_file: Path | None) -> list[Check]:
     results += await _database_checks(settings)
     results.append(await _redis_check(settings))
     results.append(_secret_key_check(settings))
+    results += _exposure_checks(settings)
     results.append(_static_check(settings))
     return results
 
@@ -101,6 +103,17 @@ def _secret_key_check(settings: Settings) -> Check:
         status,
         f"{problem}: set CHATBOT_SECRET_KEY to 32+ random bytes before going to production",
     )
+
+
+def _exposure_checks(settings: Settings) -> list[Check]:
+    metrics = metrics_problem(settings)
+    private = private_addresses_problem(settings)
+    return [
+        Check("metrics", "warn", metrics) if metrics else Check("metrics", "ok", "needs the token"),
+        Check("private addresses", "warn", private)
+        if private
+        else Check("private addresses", "ok", "brains may not call private addresses"),
+    ]
 
 
 def _static_check(settings: Settings) -> Check:

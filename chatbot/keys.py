@@ -19,6 +19,7 @@ from chatbot.http.routing import RouteTable
 if TYPE_CHECKING:  # the chat imports this module: its type is named, not imported, at run time
     from chatbot.chat.service import ChatService
     from chatbot.dashboard.session import DashboardSessions
+    from chatbot.knowledge.parse_pool import ParsePool
 
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
@@ -34,3 +35,4 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 # Annotated rather than subscripted, so that linters see the type-only import used.
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 DASHBOARD_SESSIONS: web.AppKey[DashboardSessions] = web.AppKey("dashboard_sessions")
+PARSE_POOL: web.AppKey[ParsePool] = web.AppKey("parse_pool")

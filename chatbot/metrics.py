@@ -32,7 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from chatbot import keys
-from chatbot.errors import NotAuthenticated
+from chatbot.errors import NotAuthenticated, NotFound
 from chatbot.http.routing import Handler, RouteTable, path_variants, public
 from chatbot.http.timing import handle_timed
 
@@ -170,7 +170,14 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 @public  # it checks its own token: scrapers hold no user account
 async def metrics_endpoint(request: web.Request) -> web.Response:
     """Prometheus text exposition of this process's metrics."""
-    token = request.app[keys.SETTINGS].metrics_token.get_secret_value()
+    settings = request.app[keys.SETTINGS]
+    token = settings.metrics_token.get_secret_value()
+    if not token and settings.env == "production":
+        # Process and traffic figures are nobody's business by default: no token, no metrics.
+        raise NotFound(
+            "GET /metrics is off in production until CHATBOT_METRICS_TOKEN is set; scrape it "
+            "with `Authorization: Bearer <metrics_token>`"
+        )
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -197,6 +204,6 @@ def setup_metrics(app: web.Application, routes: RouteTable) -> None:
         metrics_endpoint,
         tag="operations",
         summary="Prometheus metrics of this process",
-        errors=(401,),
+        errors=(401, 404),
         in_schema=False,
     )

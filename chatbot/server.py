@@ -27,7 +27,9 @@ from aiohttp import web
 from chatbot import event_loop
 from chatbot.app import create_app
 from chatbot.config import Settings, mask_url
+from chatbot.exposure import exposed_key_problem
 from chatbot.health.probes import describe_exception
+from chatbot.http.malformed import JsonErrorAppRunner
 from chatbot.resources import StartupError
 
 log = logging.getLogger("chatbot")
@@ -44,6 +46,8 @@ _CLEANUP_GRACE_SECONDS = 15.0
 
 def serve(settings: Settings, *, demo: bool = False) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit status (0 after a clean shutdown)."""
+    if (problem := exposed_key_problem(settings)) is not None:
+        log.warning("%s", problem)
     if settings.workers == 1:
         return event_loop.run(
             _serve_process(settings, demo=demo, channel=None), settings.event_loop
@@ -104,7 +108,9 @@ async def _serve_process(settings: Settings, *, demo: bool, channel: Connection 
         add_demo_seeding(app)
     if channel is not None:
         app.on_response_prepare.append(_tag_worker)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds)
+    runner = JsonErrorAppRunner(
+        app, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds
+    )
     try:
         try:
             await runner.setup()

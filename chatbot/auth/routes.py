@@ -33,6 +33,11 @@ def setup_auth(app: web.Application) -> None:
         verified_cache_size=settings.auth.verified_token_cache_size,
     )
     app[keys.PASSWORDS] = Passwords()
+    app.on_cleanup.append(_close_passwords)
+
+
+async def _close_passwords(app: web.Application) -> None:
+    app[keys.PASSWORDS].close()
 
 
 def add_auth_routes(routes: RouteTable) -> None:

@@ -205,7 +205,10 @@ def _check_content(frame: Frame, max_text_length: int, client_id: str | None) ->
                 client_id=None,
             )
     elif isinstance(frame, Identify):
-        encoded = orjson.dumps(frame.data)
+        try:
+            encoded = orjson.dumps(frame.data)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+            raise FrameError("invalid_message", "'data' nests too deeply") from None
         if b"\\u0000" in encoded:
             raise FrameError("invalid_message", "'data' must not contain NUL characters")
         if len(encoded) > MAX_IDENTIFY_BYTES:

@@ -152,7 +152,7 @@ async def _uploaded_files(request: web.Request) -> list[UploadedFile]:
 async def knowledge_upload(request: web.Request) -> web.StreamResponse:
     chatbot = await owned_chatbot(request)
     try:
-        drafts = await parse_files(await _uploaded_files(request))
+        drafts = await parse_files(request.app[keys.PARSE_POOL], await _uploaded_files(request))
     except FormErrors as exc:
         return await _page(request, chatbot, errors=exc.errors, status=422)
     except ApiError as exc:  # a file of an unsupported kind, or too long: nothing is stored

@@ -1,16 +1,48 @@
-"""One access-log line per request, with its id, status and duration."""
+"""One access-log line per request, with its id, status and duration; credentials masked."""
 
 from __future__ import annotations
 
 import logging
 
 from aiohttp import web
+from yarl import URL
 
 from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import Handler
 from chatbot.http.timing import handle_timed
 
 log = logging.getLogger("chatbot.access")
+
+# Query parameters that carry a credential: a visitor token alone grants a whole conversation.
+SENSITIVE_QUERY_PARAMETERS = frozenset(
+    {
+        "visitor_token",
+        "token",
+        "access",
+        "access_token",
+        "refresh",
+        "refresh_token",
+        "user_hash",
+        "key",
+        "api_key",
+        "password",
+        "secret",
+        "code",
+    }
+)
+MASK = "***"
+
+
+def masked_target(url: URL) -> str:
+    """The path and query of `url`, each sensitive query parameter's value replaced by ***."""
+    query = url.query
+    if not any(name.lower() in SENSITIVE_QUERY_PARAMETERS for name in query):
+        return str(url)
+    masked = [
+        (name, MASK if name.lower() in SENSITIVE_QUERY_PARAMETERS else value)
+        for name, value in query.items()
+    ]
+    return str(url.with_query(masked))
 
 
 @web.middleware
@@ -21,7 +53,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
                 '%s "%s %s" %d %.1fms',
                 request.remote,
                 request.method,
-                request.rel_url,
+                masked_target(request.rel_url),
                 status,
                 seconds * 1000,
                 extra={"request_id": request_id_of(request)},

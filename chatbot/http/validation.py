@@ -51,6 +51,11 @@ async def read_json(request: web.Request, model: type[ModelT], *, strict: bool =
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidJson("the request body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidJson(
+            "the request body nests arrays or objects too deeply: no field needs more than "
+            "a few levels"
+        ) from None
     if not isinstance(data, dict):
         raise ValidationFailed(
             "the request body must be a JSON object",

@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from chatbot.knowledge.parsing import ParsedPassage
+from chatbot.knowledge.parsing import DocumentTooLong, ParsedPassage
 from chatbot.knowledge.repository import EntryDraft, PassageDraft, StoredPassage
 from chatbot.knowledge.schemas import MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH
 from chatbot.retrieval.passages import Passage, document_passages, qa_passage
-
-
-class DocumentTooLong(ValueError):
-    """An uploaded file holds more text than one document entry may."""
 
 
 def pair_passages(question: str, answer: str) -> list[PassageDraft]:

@@ -27,10 +27,11 @@ from chatbot.backends.cache import RedisCache
 from chatbot.chatbots.repository import load_chatbot
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception, probe_database
-from chatbot.knowledge.drafts import DocumentTooLong, uploaded_document
+from chatbot.knowledge.drafts import uploaded_document
 from chatbot.knowledge.index import configured_embedder, fingerprint_key
-from chatbot.knowledge.parsing import UnsupportedDocument, parse_document
+from chatbot.knowledge.parsing import DocumentTooLong, UnsupportedDocument, parse_document
 from chatbot.knowledge.repository import EntryDraft, KnowledgeEntry, add_entries
+from chatbot.knowledge.schemas import MAX_CONTENT_LENGTH
 from chatbot.retrieval.embedder import Embedder
 from chatbot.storage.engine import create_engine
 
@@ -56,7 +57,8 @@ def _read(path: Path, max_bytes: int) -> EntryDraft:
     except OSError as exc:
         raise ImportFailed(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
-        return uploaded_document(path.name, parse_document(data, filename=path.name))
+        passages = parse_document(data, filename=path.name, max_text_chars=MAX_CONTENT_LENGTH)
+        return uploaded_document(path.name, passages)
     except (UnsupportedDocument, DocumentTooLong) as exc:
         raise ImportFailed(f"{path}: {exc}") from None
 

@@ -47,6 +47,7 @@ from chatbot.config import BrainSettings
 from chatbot.health.probes import describe_exception
 from chatbot.knowledge.drafts import searchable
 from chatbot.knowledge.embeddings import embedded_passages, missing_embeddings
+from chatbot.knowledge.parse_pool import parse_pool_context
 from chatbot.knowledge.repository import (
     any_knowledge,
     entry_versions,
@@ -321,5 +322,6 @@ async def knowledge_context(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup_knowledge(app: web.Application) -> None:
-    """Open the knowledge index holder with the app (after `resources_context`)."""
+    """Open the knowledge index holder and the upload parse pool with the app."""
     app.cleanup_ctx.append(knowledge_context)
+    app.cleanup_ctx.append(parse_pool_context)

@@ -1,6 +1,7 @@
 """Uploaded files (plain text, Markdown, HTML, PDF) split into titled passages; pure and blocking.
 
-PDF parsing can take a while on big files: call `parse_document` in a worker thread.
+PDF parsing can take a while on big files: the server calls `parse_document` in a worker
+process held to a CPU-time budget (`chatbot.knowledge.parse_pool`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 DocumentKind = Literal["text", "markdown", "html", "pdf"]
 
 MAX_PASSAGE_CHARS = 1200
+# Past this many pages a PDF is refused before any page is read.
+MAX_PDF_PAGES = 2000
 
 _CONTENT_TYPES: dict[str, DocumentKind] = {
     "text/plain": "text",
@@ -40,6 +46,10 @@ SUPPORTED_FORMATS = "plain text (.txt), Markdown (.md), HTML (.html) or PDF (.pd
 
 class UnsupportedDocument(ValueError):
     """The file is of a kind we cannot read, or its bytes do not decode; the message says why."""
+
+
+class DocumentTooLong(ValueError):
+    """An uploaded file holds more text than one document entry may."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +79,21 @@ def detect_kind(data: bytes, filename: str = "", content_type: str = "") -> Docu
 
 
 def parse_document(
-    data: bytes, *, filename: str = "", content_type: str = "", max_chars: int = MAX_PASSAGE_CHARS
+    data: bytes,
+    *,
+    filename: str = "",
+    content_type: str = "",
+    max_chars: int = MAX_PASSAGE_CHARS,
+    max_text_chars: int | None = None,
 ) -> list[ParsedPassage]:
-    """Split an uploaded file into passages; raises UnsupportedDocument when it cannot be read."""
+    """Split an uploaded file into passages; raises UnsupportedDocument when it cannot be read.
+
+    A PDF stops being read (DocumentTooLong) once its text passes `max_text_chars`.
+    """
     kind = detect_kind(data, filename, content_type)
     title = _title_from_filename(filename)
     if kind == "pdf":
-        passages = split_pdf(data, title=title, max_chars=max_chars)
+        passages = split_pdf(data, title=title, max_chars=max_chars, max_text_chars=max_text_chars)
     elif kind == "html":
         passages = split_html(decode_text(data), title=title, max_chars=max_chars)
     elif kind == "markdown":
@@ -139,7 +157,11 @@ def split_html(
 
 
 def split_pdf(
-    data: bytes, *, title: str = "", max_chars: int = MAX_PASSAGE_CHARS
+    data: bytes,
+    *,
+    title: str = "",
+    max_chars: int = MAX_PASSAGE_CHARS,
+    max_text_chars: int | None = None,
 ) -> list[ParsedPassage]:
     """A PDF's text, page by page, each page's passages titled with its page number."""
     from pypdf import PdfReader
@@ -149,8 +171,8 @@ def split_pdf(
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnsupportedDocument("the PDF is password protected: upload an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except UnsupportedDocument:
+        pages = _pdf_pages_text(reader, max_text_chars)
+    except (UnsupportedDocument, DocumentTooLong):
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         # pypdf raises a variety of errors on damaged files; all mean the same to the uploader.
@@ -164,6 +186,28 @@ def split_pdf(
     if not passages:
         raise UnsupportedDocument("the PDF has no text to extract (is it a scan?)")
     return passages
+
+
+def _pdf_pages_text(reader: PdfReader, max_text_chars: int | None) -> list[str]:
+    # Checked page by page: pages can share one content stream, so that a small file holds
+    # millions of characters, and reading them all first cost minutes of CPU.
+    if len(reader.pages) > MAX_PDF_PAGES:
+        raise DocumentTooLong(
+            f"the PDF has {len(reader.pages):,} pages; at most {MAX_PDF_PAGES:,} are read: "
+            "split it and upload the parts"
+        )
+    pages: list[str] = []
+    total = 0
+    for number, page in enumerate(reader.pages, start=1):
+        pages.append(page.extract_text() or "")
+        total += len(pages[-1])
+        if max_text_chars is not None and total > max_text_chars:
+            raise DocumentTooLong(
+                f"the PDF holds more than {max_text_chars:,} characters of text by page "
+                f"{number}; one document may hold {max_text_chars:,}: split the file and upload "
+                "the parts"
+            )
+    return pages
 
 
 class _HtmlSections(HTMLParser):

@@ -65,7 +65,7 @@ async def create_entry(request: web.Request) -> web.Response:
 
 async def upload_entries(request: web.Request) -> web.Response:
     chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
-    drafts = await parse_files(await read_files(request))
+    drafts = await parse_files(request.app[keys.PARSE_POOL], await read_files(request))
     entries = await repo.add_entries(request.app[keys.ENGINE], chatbot.id, drafts)
     await knowledge_changed(request.app, chatbot.id)
     return json_response({"items": [entry.as_json() for entry in entries]}, status=201)

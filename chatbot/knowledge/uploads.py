@@ -1,4 +1,4 @@
-"""Knowledge file uploads: multipart files read with a size limit, parsed in a worker thread.
+"""Knowledge file uploads: multipart files read with a size limit, parsed in a worker process.
 
 Each part with a filename is a file (plain text, Markdown, HTML or PDF), whatever its field's
 name; a part named `file` without one is plain text typed into a form field. Each becomes one
@@ -7,7 +7,6 @@ document entry. Any other form field is refused, so that a misspelt name is not 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +16,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from chatbot import keys
 from chatbot.errors import BadRequest, PayloadTooLarge, ValidationFailed
-from chatbot.knowledge.drafts import DocumentTooLong, uploaded_document
+from chatbot.knowledge.drafts import uploaded_document
+from chatbot.knowledge.parse_pool import ParsePool, ParseTooSlow
 from chatbot.knowledge.parsing import (
     SUPPORTED_FORMATS,
+    DocumentTooLong,
     UnsupportedDocument,
     parse_document,
     split_text,
@@ -162,15 +163,23 @@ def typed_text(upload: UploadedFile) -> str:
     return text
 
 
-def _parse(upload: UploadedFile) -> EntryDraft:
+def upload_draft(upload: UploadedFile) -> EntryDraft:
+    """The document entry of one upload (blocking: the parse pool runs it in a worker)."""
+    if upload.typed:
+        passages = split_text(typed_text(upload))
+    else:
+        passages = parse_document(
+            upload.data,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            max_text_chars=MAX_CONTENT_LENGTH,
+        )
+    return uploaded_document(upload.filename, passages)
+
+
+async def _parse(pool: ParsePool, upload: UploadedFile) -> EntryDraft:
     try:
-        if upload.typed:
-            passages = split_text(typed_text(upload))
-        else:
-            passages = parse_document(
-                upload.data, filename=upload.filename, content_type=upload.content_type
-            )
-        return uploaded_document(upload.filename, passages)
+        return await pool.run(upload_draft, upload)
     except UnsupportedDocument as exc:
         raise ValidationFailed(
             f"{upload.filename or 'text field'}: {exc}",
@@ -180,8 +189,14 @@ def _parse(upload: UploadedFile) -> EntryDraft:
         ) from None
     except DocumentTooLong as exc:
         raise ValidationFailed(str(exc), code="document_too_long") from None
+    except ParseTooSlow as exc:
+        raise ValidationFailed(
+            f"{upload.filename or 'text field'}: {exc} (the upload_parse_cpu_seconds setting): "
+            "split it into smaller files, or upload its text",
+            code="document_too_complex",
+        ) from None
 
 
-async def parse_files(files: list[UploadedFile]) -> list[EntryDraft]:
+async def parse_files(pool: ParsePool, files: list[UploadedFile]) -> list[EntryDraft]:
     """One document entry per file; every file is parsed before anything is stored."""
-    return [await asyncio.to_thread(_parse, upload) for upload in files]
+    return [await _parse(pool, upload) for upload in files]

@@ -103,3 +103,12 @@ def test_text_frame_headers_use_the_shortest_length_form() -> None:
     assert text_frame_header(126) == b"\x81\x7e\x00\x7e"
     assert text_frame_header(65_535) == b"\x81\x7e\xff\xff"
     assert text_frame_header(65_536) == b"\x81\x7f" + (65_536).to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("depth", [300, 5_000])
+def test_deeply_nested_frames_are_invalid_messages(depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    for raw in (nested, f'{{"type": "identify", "data": {{"a": {nested}}}}}'):
+        with pytest.raises(FrameError) as error:
+            visitor(raw)
+        assert error.value.code == "invalid_message"

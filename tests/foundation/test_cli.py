@@ -117,6 +117,8 @@ def test_check_passes_on_a_healthy_setup(tmp_path: Path) -> None:
         "migrations": "ok",
         "redis": "ok",
         "secret key": "warn",
+        "metrics": "warn",  # public in development, without a token
+        "private addresses": "ok",
         "static files": "ok",
     }
 
@@ -129,6 +131,7 @@ async def test_check_passes_with_postgres_and_redis(
         CHATBOT_DATABASE_URL=postgres_url,
         CHATBOT_REDIS_URL=redis_url,
         CHATBOT_SECRET_KEY="s" * 40,
+        CHATBOT_METRICS_TOKEN="scrape-secret",
     )
     result = await asyncio.to_thread(run_cli, "check", env=env)
     assert result.returncode == 0, result.stdout
@@ -168,3 +171,60 @@ def test_check_fails_naming_each_broken_dependency_and_the_fix(
     rows = _check_rows(result.stdout)
     assert rows[failing] == "fail", result.stdout
     assert hint in " ".join(result.stdout.split()), result.stdout
+
+
+def test_check_in_production_warns_about_metrics_without_a_token_and_private_addresses(
+    tmp_path: Path,
+) -> None:
+    assert run_cli("migrate", env=_env(tmp_path)).returncode == 0
+    production = _env(tmp_path, CHATBOT_ENV="production", CHATBOT_SECRET_KEY="k" * 40)
+    exposed = {**production, "CHATBOT_BRAINS__ALLOW_PRIVATE_BASE_URLS": "true"}
+    result = run_cli("check", env=exposed)
+    assert result.returncode == 0, result.stdout  # warnings, not failures
+    rows = _check_rows(result.stdout)
+    assert rows["metrics"] == rows["private addresses"] == "warn", result.stdout
+    text = " ".join(result.stdout.split())
+    assert "CHATBOT_METRICS_TOKEN" in text
+    assert "allow_private_base_urls" in text
+
+    guarded = run_cli("check", env={**production, "CHATBOT_METRICS_TOKEN": "scrape-secret"})
+    rows = _check_rows(guarded.stdout)
+    assert rows["metrics"] == rows["private addresses"] == "ok", guarded.stdout
+
+
+@pytest.mark.parametrize("key", [None, "dev-insecure-secret-key-change-me-in-production", "short"])
+def test_check_and_serve_in_production_refuse_the_default_or_a_short_key(
+    tmp_path: Path, key: str | None
+) -> None:
+    env = _env(tmp_path, CHATBOT_ENV="production")
+    if key is not None:
+        env["CHATBOT_SECRET_KEY"] = key
+    check = run_cli("check", env=env)
+    assert check.returncode == 1
+    assert _check_rows(check.stdout)["config"] == "fail", check.stdout
+    assert "CHATBOT_SECRET_KEY" in " ".join(check.stdout.split())
+    serve = run_cli("serve", "--port", str(free_port()), env=env)
+    assert serve.returncode == 1
+    assert serve.stderr.count("\n") == 1, serve.stderr  # one line
+    assert "CHATBOT_SECRET_KEY" in serve.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+async def test_serve_warns_loudly_when_the_development_key_listens_beyond_loopback(
+    tmp_path: Path, host: str, warned: bool
+) -> None:
+    server = ServerProcess(_env(tmp_path), args=("--host", host))
+    server.start(tmp_path / "server.log")
+    try:
+        await server.wait_ready(timeout=45)
+    finally:
+        server.stop()
+    insecure = [line for line in server.output().splitlines() if "INSECURE" in line]
+    if warned:
+        assert len(insecure) == 1, server.output()
+        assert "WARNING" in insecure[0]
+        assert "CHATBOT_SECRET_KEY" in insecure[0]
+        assert "0.0.0.0" in insecure[0]
+    else:
+        assert insecure == []

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
+from api_support import bearer, create_chatbot, register
 from pydantic import BaseModel
 
 from chatbot import keys
@@ -137,6 +138,28 @@ async def test_bad_bodies_get_clear_json_errors(
     )
     assert response.status == status
     assert (await response.json())["error"]["code"] == code
+
+
+async def test_deeply_nested_json_answers_400_invalid_json_on_every_json_route(
+    client: AppClient,
+) -> None:
+    account = await register(client)
+    headers = {**bearer(account["access"]), "Content-Type": "application/json"}
+    chatbot = await create_chatbot(client, headers, name="Nested")
+    # Deeper than Python's recursion limit: the JSON parser raised RecursionError (a 500).
+    nested = "[" * 100_000 + "]" * 100_000
+    for method, path, body in (
+        ("POST", "/auth/login/", f'{{"email": {nested}}}'),
+        ("POST", "/auth/register/", nested),
+        ("POST", "/api/chatbots/", f'{{"name": "x", "brain": {{"type": {nested}}}}}'),
+        ("PATCH", f"/api/chatbots/{chatbot['id']}/", f'{{"theme": {nested}}}'),
+        ("POST", f"/api/chatbots/{chatbot['id']}/knowledge/", f'{{"question": {nested}}}'),
+    ):
+        response = await client.request(method, path, data=body, headers=headers)
+        error = await response.json()
+        assert response.status == 400, (path, error)
+        assert error["error"]["code"] == "invalid_json", (path, error)
+        assert "too deeply" in error["error"]["message"]
 
 
 async def test_validation_errors_name_the_fields(test_app_client: AppClient) -> None:

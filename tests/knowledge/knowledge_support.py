@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,27 +65,30 @@ async def error_of(response: Any, status: int) -> dict[str, Any]:
     return error
 
 
-def tiny_pdf(*pages: str) -> bytes:
-    """A valid PDF with one line of Helvetica text per page."""
-    page_ids = [3 + 2 * index for index in range(len(pages))]
-    objects: dict[int, bytes] = {
-        1: b"<< /Type /Catalog /Pages 2 0 R >>",
-        2: b"<< /Type /Pages /Kids [%s] /Count %d >>"
-        % (b" ".join(b"%d 0 R" % page for page in page_ids), len(pages)),
-    }
-    font_id = 3 + 2 * len(pages)
-    for page_id, text in zip(page_ids, pages, strict=True):
-        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        content = b"BT /F1 12 Tf 72 720 Td (" + escaped.encode("latin-1") + b") Tj ET"
-        objects[page_id] = (
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (page_id + 1, font_id)
-        )
-        objects[page_id + 1] = b"<< /Length %d >>\nstream\n%s\nendstream" % (
-            len(content),
-            content,
-        )
-    objects[font_id] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def _page(contents: int, font: int) -> bytes:
+    return (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+        b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (contents, font)
+    )
+
+
+def _stream(content: bytes, *, compressed: bool = False) -> bytes:
+    if compressed:
+        content = zlib.compress(content, 9)
+    flate = b" /Filter /FlateDecode" if compressed else b""
+    return b"<< /Length %d%s >>\nstream\n%s\nendstream" % (len(content), flate, content)
+
+
+def _pdf(page_ids: list[int], objects: dict[int, bytes]) -> bytes:
+    """A PDF file of these objects, 1 and 2 being the catalog and the tree of these pages."""
+    objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % page for page in page_ids),
+        len(page_ids),
+    )
     out = bytearray(b"%PDF-1.4\n")
     offsets = {}
     for number in sorted(objects):
@@ -99,3 +103,31 @@ def tiny_pdf(*pages: str) -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def tiny_pdf(*pages: str) -> bytes:
+    """A valid PDF with one line of Helvetica text per page."""
+    page_ids = [3 + 2 * index for index in range(len(pages))]
+    font_id = 3 + 2 * len(pages)
+    objects: dict[int, bytes] = {font_id: FONT}
+    for page_id, text in zip(page_ids, pages, strict=True):
+        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        content = b"BT /F1 12 Tf 72 720 Td (" + escaped.encode("latin-1") + b") Tj ET"
+        objects[page_id] = _page(page_id + 1, font_id)
+        objects[page_id + 1] = _stream(content)
+    return _pdf(page_ids, objects)
+
+
+def pdf_bomb(text: str = " ", pages: int = 200, lines: int = 4000) -> bytes:
+    """A small PDF whose pages all share one compressed content stream of `lines` text lines.
+
+    With the default blank text it is ~32 KB and costs over 20 s of CPU to read, while its text
+    stays short of the length limit for over 100 pages (reported in issue 18).
+    """
+    font_id, stream_id = 3 + pages, 4 + pages
+    line = b"BT /F1 12 Tf 72 720 Td (" + text.encode("latin-1") + b") Tj ET\n"
+    objects = {font_id: FONT, stream_id: _stream(line * lines, compressed=True)}
+    page_ids = [3 + index for index in range(pages)]
+    for page_id in page_ids:
+        objects[page_id] = _page(stream_id, font_id)
+    return _pdf(page_ids, objects)

@@ -13,12 +13,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from production_support import running, server_env
+from api_support import bearer, create_chatbot, register
+from production_support import next_frame, running, server_env
 
 from chatbot.http.request_id import request_id_middleware
 from chatbot.logs import log_handler
 
-from conftest import AppClient
+from conftest import AppClient, ClientFactory
+from support import until
 
 LogCapture = Callable[..., io.StringIO]
 
@@ -168,3 +170,72 @@ def test_text_lines_name_the_worker_in_workers_mode(capture: LogCapture) -> None
     logging.getLogger("test.production").warning("hello")
     line = stream.getvalue().strip()
     assert line.endswith("WARNING worker 4242 test.production [-] hello")
+
+
+async def test_the_access_log_masks_the_visitor_token_of_a_socket_url(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(access_log=True)  # on by default in `chatbot serve`
+    account = await register(client)
+    chatbot = await create_chatbot(client, bearer(account["access"]), name="Logged", greeting="")
+    path = f"/ws/chat/public/{chatbot['slug']}/"
+    caplog.set_level(logging.INFO, logger="chatbot.access")
+    async with client.ws_connect(path) as ws:
+        visitor_token = (await next_frame(ws))["visitor_token"]
+    async with client.ws_connect(f"{path}?visitor_token={visitor_token}&lang=en") as ws:
+        assert (await next_frame(ws))["visitor_token"] == visitor_token
+
+    def resumed_line_logged() -> bool:
+        return any("visitor_token=" in record.getMessage() for record in caplog.records)
+
+    await until(resumed_line_logged, 10, "the resumed socket was not logged")
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(f'"GET {path}?visitor_token=***&lang=en" 101' in line for line in lines), lines
+    assert all(visitor_token not in line for line in lines), lines
+
+
+async def _raw_exchange(port: int, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send a raw request head; the status, headers and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)  # the server closes
+    finally:
+        writer.close()
+    head_part, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head_part.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+@pytest.mark.slow
+async def test_a_request_line_or_header_over_8_kb_gets_the_json_error_and_no_traceback(
+    tmp_path: Path,
+) -> None:
+    long_path = "/api/chatbots/?q=" + "x" * 9000
+    heads = [
+        f"GET {long_path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode(),
+        b"GET /api/chatbots/ HTTP/1.1\r\nHost: localhost\r\nX-Long: " + b"y" * 9000 + b"\r\n\r\n",
+    ]
+    async with running(tmp_path, server_env(tmp_path)) as server:
+        for head in heads:
+            status, headers, body = await _raw_exchange(server.port, head)
+            assert status == 400, body
+            assert headers["content-type"].startswith("application/json"), headers
+            error = json.loads(body)["error"]
+            assert error["code"] == "request_head_too_large"
+            assert "8 KB" in error["message"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{server.base_url}/healthz") as response,
+        ):
+            assert response.status == 200  # the server goes on
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, 30) == 0
+    output = server.output()
+    assert "Traceback" not in output
+    refused = [line for line in output.splitlines() if "not valid HTTP" in line]
+    assert len(refused) == 2, output
+    assert all(" INFO " in line or "INFO" in line for line in refused), refused
+    assert "x" * 300 not in output  # the logged reason is cut short

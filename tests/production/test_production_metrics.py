@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -118,6 +119,26 @@ async def test_metrics_need_the_token_when_one_is_configured(make_client: Client
         body = await response.json()
         assert body["error"]["code"] == "not_authenticated"
         assert "metrics_token" in body["error"]["message"]
+    text = await _scrape(client, Authorization="Bearer scrape-secret")
+    assert "chatbot_http_request_duration_seconds" in text
+
+
+async def test_production_without_a_token_hides_the_metrics(make_client: ClientFactory) -> None:
+    client = await make_client(env="production")
+    for path in ("/metrics", "/metrics/"):
+        response = await client.get(path)
+        body = await response.json()
+        assert response.status == 404, body
+        assert body["error"]["code"] == "not_found"
+        assert "CHATBOT_METRICS_TOKEN" in body["error"]["message"]
+        assert "chatbot_" not in json.dumps(body)
+
+
+async def test_production_with_a_token_serves_the_metrics_to_its_holder(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(env="production", metrics_token="scrape-secret")
+    assert (await client.get("/metrics")).status == 401
     text = await _scrape(client, Authorization="Bearer scrape-secret")
     assert "chatbot_http_request_duration_seconds" in text
 
