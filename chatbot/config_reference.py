@@ -36,7 +36,8 @@ DESCRIPTIONS: dict[str, str] = {
     "access_log": "Log one line per HTTP request with its request id, status and duration.",
     "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`; "
     "empty leaves it open (restrict it at the proxy).",
-    "static_dir": "Folder of the widget and dashboard files; empty: the checkout's `static/`.",
+    "static_dir": "Folder of the widget and dashboard files; empty: the copy installed with the "
+    "package (a checkout's `static/` when run from source).",
     "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
     "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF), and of a "
     "knowledge entry's JSON body when larger than max_body_bytes; bigger ones get 413.",
