@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 QUESTION = "How do I add the chat widget to my website?"
 
 
-def run(*command: str | Path, cwd: Path | None = None) -> None:
-    subprocess.run([str(part) for part in command], cwd=cwd, check=True)
+def run(*command: str | Path) -> None:
+    subprocess.run([str(part) for part in command], check=True)
 
 
 def venv_mib(venv: Path) -> float:

