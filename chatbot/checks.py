@@ -123,7 +123,8 @@ def _static_check(settings: Settings) -> Check:
         return Check(
             "static files",
             "fail",
-            f"{', '.join(missing)} missing in {folder}: set static_dir or run from the checkout",
+            f"{', '.join(missing)} missing in {folder}: set static_dir to a folder that has "
+            "them, or reinstall the package",
         )
     return Check("static files", "ok", str(folder))
 

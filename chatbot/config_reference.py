@@ -38,7 +38,8 @@ DESCRIPTIONS: dict[str, str] = {
     "metrics_token": "When set, `GET /metrics` needs `Authorization: Bearer <token>`. Empty: "
     "open in development (restrict it at the proxy), answered 404 in production "
     "(`CHATBOT_ENV=production`).",
-    "static_dir": "Folder of the widget and dashboard files; empty: the checkout's `static/`.",
+    "static_dir": "Folder of the widget and dashboard files; empty: the copy installed with the "
+    "package (a checkout's `static/` when run from source).",
     "max_body_bytes": "Largest accepted HTTP request body; bigger ones get 413.",
     "max_upload_bytes": "Largest knowledge file upload (text, Markdown, HTML, PDF), and of a "
     "knowledge entry's JSON body when larger than max_body_bytes; bigger ones get 413.",

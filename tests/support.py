@@ -127,8 +127,10 @@ class ServerProcess:
         args: tuple[str, ...] = (),
         port: int | None = None,
         cwd: Path | None = None,
+        program: tuple[str, ...] = (sys.executable, "-m", "chatbot"),
     ) -> None:
         self.port = port or free_port()
+        self.program = program
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.args = args
         self.cwd = cwd
@@ -143,7 +145,7 @@ class ServerProcess:
         self.log_path = log_path
         with log_path.open("a") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chatbot", "serve", "--port", str(self.port), *self.args],
+                [*self.program, "serve", "--port", str(self.port), *self.args],
                 env=self.env,
                 cwd=self.cwd,
                 stdout=log,

