@@ -94,6 +94,7 @@ class BrainSettings(_Section):
     knowledge_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     openai_timeout_seconds: float = Field(default=30.0, gt=0)
     semantic: bool = True
+    allow_private_base_urls: bool = False
 
 
 class Settings(_Section):

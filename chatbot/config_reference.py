@@ -83,6 +83,10 @@ DESCRIPTIONS: dict[str, str] = {
     "brains.openai_timeout_seconds": "Timeout of a call to an OpenAI-compatible server.",
     "brains.semantic": "Use sentence embeddings for knowledge retrieval when "
     "sentence-transformers is installed (the `semantic` extra); keyword search otherwise.",
+    "brains.allow_private_base_urls": "Let an `openai` brain's `base_url` be a loopback, "
+    "private, link-local or other non-public address (a model served on this machine or the "
+    "local network). Off, such URLs answer 422 `url_not_allowed` and connections to them are "
+    "refused; any tenant could otherwise make the server call inside your network.",
 }
 
 HEADER = """# Configuration reference
