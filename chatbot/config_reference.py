@@ -63,7 +63,11 @@ DESCRIPTIONS: dict[str, str] = {
     "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks).",
     "rate_limits.per_address": "Requests per client address, on every route but the probes.",
     "rate_limits.login_per_address": "Login attempts per client address.",
-    "rate_limits.login_per_account": "Login attempts per account (e-mail address).",
+    "rate_limits.login_per_account": "Failed logins per account (e-mail address), from all "
+    "addresses together: a ceiling against slow distributed guessing, high so that strangers "
+    "cannot use it to lock the owner out.",
+    "rate_limits.login_failures_per_account_address": "Failed logins per account from one "
+    "client address; over it, that address is refused for the account (others are not).",
     "rate_limits.register_per_address": "Registrations per client address.",
     "rate_limits.ws_connect_per_address": "WebSocket connects per client address.",
     "rate_limits.visitor_messages": "Visitor messages per conversation.",
