@@ -64,8 +64,8 @@ DESCRIPTIONS: dict[str, str] = {
     "rate_limits.per_address": "Requests per client address, on every route but the probes.",
     "rate_limits.login_per_address": "Login attempts per client address.",
     "rate_limits.login_per_account": "Failed logins per account (e-mail address), from all "
-    "addresses together: a ceiling against slow distributed guessing, high so that strangers "
-    "cannot use it to lock the owner out.",
+    "addresses together: a ceiling against guessing spread over many addresses. Over it, only "
+    "addresses that failed for the account lately are refused, so the owner still gets in.",
     "rate_limits.login_failures_per_account_address": "Failed logins per account from one "
     "client address; over it, that address is refused for the account (others are not).",
     "rate_limits.register_per_address": "Registrations per client address.",

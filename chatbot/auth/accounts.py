@@ -82,23 +82,22 @@ async def change_password(
 
 
 # Only failures count, and per address, so that a stranger's wrong guesses never refuse the
-# owner's right password from elsewhere; the per-account ceiling is high for the same reason.
-_FAILURE_POLICIES = ("login_failures_per_account_address", "login_per_account")
-
-
-def _failure_key(policy: str, email: str, address: str) -> tuple[str, ...]:
-    return (email, address) if policy == "login_failures_per_account_address" else (email,)
+# owner's right password from elsewhere. The per-account ceiling, against guessing spread over
+# many addresses, refuses only addresses that failed for the account lately, for the same reason.
+PAIR_POLICY = "login_failures_per_account_address"
+ACCOUNT_POLICY = "login_per_account"
 
 
 async def _refuse_while_failing(app: web.Application, email: str, address: str) -> None:
-    """RateLimitExceeded (429) while the account is over a failure limit, counting nothing."""
-    for policy in _FAILURE_POLICIES:
-        await enforce_rate(app, policy, *_failure_key(policy, email, address), count=False)
+    """RateLimitExceeded (429) while this address is over a failure limit, counting nothing."""
+    pair = await enforce_rate(app, PAIR_POLICY, email, address, count=False)
+    if pair.remaining < pair.limit:
+        await enforce_rate(app, ACCOUNT_POLICY, email, count=False)
 
 
 async def _count_failure(app: web.Application, email: str, address: str) -> None:
-    for policy in _FAILURE_POLICIES:
-        await check_rate(app, policy, *_failure_key(policy, email, address))
+    await check_rate(app, PAIR_POLICY, email, address)
+    await check_rate(app, ACCOUNT_POLICY, email)
 
 
 async def rename_account(app: web.Application, user_id: str, name: str) -> UserRecord:
