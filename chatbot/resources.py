@@ -18,6 +18,7 @@ from chatbot.backends.redis_broker import RedisBroker
 from chatbot.chat.service import open_chat
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception, probe_database, probe_redis
+from chatbot.http.outbound import guarded_connector
 from chatbot.metrics import metrics_of
 from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import migrate
@@ -105,7 +106,11 @@ async def resources_context(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(broker.close)
         app[keys.BROKER] = broker
 
-        http_client = ClientSession(timeout=ClientTimeout(total=None, sock_connect=10))
+        # It calls URLs that tenants choose (an openai brain's base_url): public addresses only.
+        connector = guarded_connector(settings.brains.allow_private_base_urls)
+        http_client = ClientSession(
+            connector=connector, timeout=ClientTimeout(total=None, sock_connect=10)
+        )
         stack.push_async_callback(http_client.close)
         app[keys.HTTP_CLIENT] = http_client
 

@@ -12,7 +12,7 @@ from chatbot import keys
 from chatbot.auth import repository
 from chatbot.auth.repository import EmailTaken, UserRecord
 from chatbot.auth.sessions import remember
-from chatbot.ratelimit.check import enforce_rate
+from chatbot.ratelimit.check import check_rate, enforce_rate
 
 __all__ = [
     "AccountGone",
@@ -40,17 +40,21 @@ async def register_account(
     return await repository.insert_user(engine, email, name, password_hash)
 
 
-async def verify_login(app: web.Application, email: str, password: str) -> UserRecord | None:
-    """The account these credentials prove, or None; attempts count per account."""
-    await enforce_rate(app, "login_per_account", email)
+async def verify_login(
+    app: web.Application, email: str, password: str, address: str
+) -> UserRecord | None:
+    """The account these credentials prove, or None; failures count per account and address."""
+    await _refuse_while_failing(app, email, address)
     passwords = app[keys.PASSWORDS]
     engine = app[keys.ENGINE]
     record = await repository.user_by_email(engine, email)
     if record is None:
         # An unknown email takes as long as a wrong password: no way to probe for accounts.
         await passwords.verify_unknown(password)
+        await _count_failure(app, email, address)
         return None
     if not await passwords.verify(record.password_hash, password):
+        await _count_failure(app, email, address)
         return None
     if passwords.needs_rehash(record.password_hash):
         await repository.update_password_hash(engine, record.id, await passwords.hash(password))
@@ -58,22 +62,42 @@ async def verify_login(app: web.Application, email: str, password: str) -> UserR
 
 
 async def change_password(
-    app: web.Application, user_id: str, email: str, current: str, new: str
+    app: web.Application, user_id: str, email: str, current: str, new: str, address: str
 ) -> UserRecord | None:
     """Set a new password, ending every other session; None when `current` is wrong."""
     engine = app[keys.ENGINE]
-    # Guesses at the current password count like login attempts on the account.
-    await enforce_rate(app, "login_per_account", email)
+    # Guesses at the current password count like failed logins on the account.
+    await _refuse_while_failing(app, email, address)
     passwords = app[keys.PASSWORDS]
     record = await repository.user_by_id(engine, user_id)
     if record is None:
         raise AccountGone(user_id)
     if not await passwords.verify(record.password_hash, current):
+        await _count_failure(app, email, address)
         return None
     changed = await repository.change_password(engine, user_id, await passwords.hash(new))
     if changed is None:
         raise AccountGone(user_id)
     return changed
+
+
+# Only failures count, and per address, so that a stranger's wrong guesses never refuse the
+# owner's right password from elsewhere. The per-account ceiling, against guessing spread over
+# many addresses, refuses only addresses that failed for the account lately, for the same reason.
+PAIR_POLICY = "login_failures_per_account_address"
+ACCOUNT_POLICY = "login_per_account"
+
+
+async def _refuse_while_failing(app: web.Application, email: str, address: str) -> None:
+    """RateLimitExceeded (429) while this address is over a failure limit, counting nothing."""
+    pair = await enforce_rate(app, PAIR_POLICY, email, address, count=False)
+    if pair.remaining < pair.limit:
+        await enforce_rate(app, ACCOUNT_POLICY, email, count=False)
+
+
+async def _count_failure(app: web.Application, email: str, address: str) -> None:
+    await check_rate(app, PAIR_POLICY, email, address)
+    await check_rate(app, ACCOUNT_POLICY, email)
 
 
 async def rename_account(app: web.Application, user_id: str, name: str) -> UserRecord:

@@ -24,6 +24,7 @@ from chatbot.errors import Conflict, Forbidden, NotAuthenticated, ValidationFail
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import public
 from chatbot.http.validation import read_json
+from chatbot.ratelimit.check import request_address
 from chatbot.ratelimit.policies import limited
 
 INVALID_CREDENTIALS = "the email or password is wrong"
@@ -61,7 +62,7 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginBody)
     _check_length(request, "password", body.password)
     app = request.app
-    record = await accounts.verify_login(app, body.email, body.password)
+    record = await accounts.verify_login(app, body.email, body.password, request_address(request))
     if record is None:
         raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
     return json_response(await start_session(app, record))
@@ -104,7 +105,12 @@ async def change_password(request: web.Request) -> web.Response:
     app = request.app
     try:
         changed = await accounts.change_password(
-            app, user.id, user.email, body.current_password, body.new_password
+            app,
+            user.id,
+            user.email,
+            body.current_password,
+            body.new_password,
+            request_address(request),
         )
     except accounts.AccountGone:
         raise NotAuthenticated(ACCOUNT_DELETED, code="account_deleted") from None

@@ -84,16 +84,27 @@ class RateLimiter:
             await self._pool.aclose()
 
     async def hit(self, rate: str, *key: str) -> RateDecision:
+        """Count one hit of `key`; the decision says whether it was allowed."""
+        return await self._decide(rate, key, count=True)
+
+    async def peek(self, rate: str, *key: str) -> RateDecision:
+        """Whether a hit of `key` would be allowed now, without counting one."""
+        return await self._decide(rate, key, count=False)
+
+    async def _decide(self, rate: str, key: tuple[str, ...], *, count: bool) -> RateDecision:
         item = parse_rate(rate)
         limiter = self._memory if self._redis is None or self._degraded else self._redis
         try:
-            allowed = await limiter.hit(item, *key)
+            if count:
+                allowed = await limiter.hit(item, *key)
+            else:
+                allowed = await limiter.test(item, *key)
             stats = await limiter.get_window_stats(item, *key)
         except Exception as exc:
             if limiter is self._memory:
                 raise
             self._fall_back(exc)
-            return await self.hit(rate, *key)
+            return await self._decide(rate, key, count=count)
         window = item.get_expiry()
         reset_after = math.ceil(stats.reset_time - time.time()) if not allowed else 0
         return RateDecision(

@@ -140,9 +140,20 @@ class OpenAIBrain:
         if config.api_key is not None:
             headers["Authorization"] = f"Bearer {config.api_key.get_secret_value()}"
         try:
+            # A redirect could lead anywhere, past the address check of base_url: never follow.
             async with http.post(
-                config.completions_url, json=body, headers=headers, timeout=self._timeout
+                config.completions_url,
+                json=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             ) as response:
+                if 300 <= response.status < 400:
+                    raise ProviderError(
+                        "redirect",
+                        f"HTTP {response.status} to {response.headers.get('Location')!r}: "
+                        "redirects are not followed; set base_url to the final address",
+                    )
                 if response.status != 200:
                     detail = await response.content.read(MAX_ERROR_BODY)
                     raise ProviderError(

@@ -18,6 +18,7 @@ from chatbot.brains.schemas import (
     public_brain_config,
     stored_brain_config,
 )
+from chatbot.brains.targets import ensure_allowed_base_url
 from chatbot.chatbots import repository as repo
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
@@ -93,6 +94,7 @@ def _slug_taken(slug: str) -> Conflict:
 
 async def create_chatbot(request: web.Request) -> web.Response:
     body = await read_json(request, ChatbotCreate, strict=True)
+    await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
     user = current_user(request)
     try:
         record = await repo.create_chatbot(
@@ -150,6 +152,7 @@ async def update_chatbot(request: web.Request) -> web.Response:
     chatbot_id = request.match_info["chatbot_id"]
     body = await read_json(request, ChatbotUpdate, strict=True)
     current = await owned_or_404(request, chatbot_id)
+    await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
     changes = _changes(body, current)
     if not changes:
         return json_response(chatbot_out(current, public_base_url(request)))

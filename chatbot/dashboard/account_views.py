@@ -28,8 +28,7 @@ from chatbot.dashboard.pages import (
 )
 from chatbot.dashboard.session import EPOCH, SESSION, flash, log_in, log_out, session_user
 from chatbot.http.responses import json_response
-from chatbot.ratelimit.check import enforce_rate
-from chatbot.ratelimit.policies import client_address
+from chatbot.ratelimit.check import enforce_rate, request_address
 from chatbot.storage.values import new_id
 
 WRONG_CREDENTIALS = "The email or password is wrong."
@@ -45,8 +44,7 @@ def _check_length(request: web.Request, name: str, password: str) -> None:
 
 
 async def _count_attempt(request: web.Request, policy: str) -> None:
-    settings = request.app[keys.SETTINGS].rate_limits
-    await enforce_rate(request.app, policy, client_address(request, settings.trust_forwarded_for))
+    await enforce_rate(request.app, policy, request_address(request))
 
 
 @page(login=False)
@@ -74,7 +72,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     except FormErrors as exc:
         context = {"next": target, "email": email, "errors": exc.errors}
         return render(request, "login.html", context, status=422)
-    record = await verify_login(request.app, body.email, body.password)
+    record = await verify_login(request.app, body.email, body.password, request_address(request))
     if record is None:
         context = {"next": target, "email": email, "errors": {FORM_ERROR: WRONG_CREDENTIALS}}
         return render(request, "login.html", context, status=401)
@@ -158,7 +156,12 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             _PASSWORD_FIELDS,
         )
         changed = await change_password(
-            request.app, user.id, user.email, body.current_password, body.new_password
+            request.app,
+            user.id,
+            user.email,
+            body.current_password,
+            body.new_password,
+            request_address(request),
         )
         if changed is None:
             raise FormErrors({"current_password": "The current password is wrong."})

@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.brains.schemas import parse_brain_config, stored_brain_config
+from chatbot.brains.schemas import BrainConfig, parse_brain_config, stored_brain_config
+from chatbot.brains.targets import base_url_problem
 from chatbot.chatbots import repository as repo
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
@@ -37,6 +38,12 @@ async def owned_chatbot(request: web.Request, chatbot_id: str | None = None) -> 
     if record is None:
         raise not_found("chatbot")
     return record
+
+
+async def _check_base_url(request: web.Request, brain: BrainConfig | None) -> None:
+    problem = await base_url_problem(brain, request.app[keys.SETTINGS].brains)
+    if problem is not None:
+        raise FormErrors({"base_url": problem[0].upper() + problem[1:] + "."})
 
 
 def _slug_taken(slug: str) -> FormErrors:
@@ -80,6 +87,7 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
     values = forms.posted_values(form_of(request))
     try:
         body = forms.creation(values)
+        await _check_base_url(request, body.brain)
         record = await repo.create_chatbot(
             request.app[keys.ENGINE],
             owner_id=current_operator(request).id,
@@ -113,6 +121,7 @@ async def chatbot_update(request: web.Request) -> web.StreamResponse:
     try:
         clear_key = field(request, "clear_api_key") == "1"
         changes = forms.changes(values, current, clear_api_key=clear_key)
+        await _check_base_url(request, parse_brain_config(changes["brain"]))
         result = await repo.update_chatbot(
             request.app[keys.ENGINE], current.id, current.owner_id, changes
         )

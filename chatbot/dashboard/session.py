@@ -1,41 +1,30 @@
-"""The dashboard's cookie session: encrypted, HttpOnly, SameSite=Lax, Secure over HTTPS.
+"""The dashboard's session: stored server-side, its id in an HttpOnly, SameSite=Lax cookie.
 
-The cookie holds the user id and the account's session epoch at login: changing the password
+The session holds the user id and the account's session epoch at login: changing the password
 bumps the epoch, which ends every dashboard session (and every API token) made before it.
+Logging out deletes the stored session, so its cookie, even copied, opens nothing any more.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-
 from aiohttp import web
 from aiohttp_session import Session
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
-from cryptography.fernet import Fernet
 
 from chatbot import keys
 from chatbot.auth.context import AuthUser
 from chatbot.auth.repository import UserRecord
 from chatbot.auth.sessions import session_state
 from chatbot.config import Settings
+from chatbot.dashboard.session_store import CacheSessionStorage
 
 COOKIE_NAME = "chatbot_dashboard"
 COOKIE_PATH = "/dashboard"
-# Derived with its own label, so that the cookie key never equals the token signing key.
-_KEY_LABEL = b"chatbot dashboard session key v1"
 USER_ID = "user_id"
 EPOCH = "epoch"
 FLASH = "flash"
 MAX_FLASHES = 5
 
 SESSION = web.RequestKey("dashboard_session", Session)
-
-
-def session_key(secret: str) -> bytes:
-    """The 32-byte cookie encryption key, derived from the server's secret key."""
-    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
 
 
 def served_over_https(request: web.BaseRequest, settings: Settings) -> bool:
@@ -54,40 +43,36 @@ def served_over_https(request: web.BaseRequest, settings: Settings) -> bool:
 
 
 class DashboardSessions:
-    """Loads and saves the session cookie; one per app, made from the settings."""
+    """Loads and saves the dashboard's sessions; one per app, made from the settings."""
 
     def __init__(self, settings: Settings) -> None:
-        key = session_key(settings.secret_key.get_secret_value())
-        fernet = Fernet(base64.urlsafe_b64encode(key))
         self.max_age = settings.auth.refresh_token_ttl_seconds
         self._settings = settings
         # The Secure flag depends on the request, the storage's cookie options do not: one
-        # storage for each, sharing the key.
+        # storage for each.
         self._plain, self._secure = (
-            EncryptedCookieStorage(
-                fernet,
+            CacheSessionStorage(
                 cookie_name=COOKIE_NAME,
                 path=COOKIE_PATH,
                 max_age=self.max_age,
-                httponly=True,
-                samesite="Lax",
                 secure=secure,
+                user_key=USER_ID,
             )
             for secure in (False, True)
         )
 
-    def _storage(self, request: web.BaseRequest) -> EncryptedCookieStorage:
+    def _storage(self, request: web.BaseRequest) -> CacheSessionStorage:
         return self._secure if served_over_https(request, self._settings) else self._plain
 
     async def load(self, request: web.Request) -> Session:
-        """The request's session; a missing, tampered or expired cookie gives an empty one."""
+        """The request's session; a missing, unknown or expired id gives an empty one."""
         session: Session = await self._storage(request).load_session(request)
         return session
 
     async def save(
         self, request: web.Request, response: web.StreamResponse, session: Session
     ) -> None:
-        """Write the cookie when the session changed (an emptied session deletes it)."""
+        """Store the session when it changed (an emptied session is deleted, with its cookie)."""
         # aiohttp-session offers no public flag; its own middleware reads this one too.
         if session._changed:
             await self._storage(request).save_session(request, response, session)
@@ -101,7 +86,7 @@ def log_in(session: Session, record: UserRecord) -> None:
 
 
 def log_out(session: Session) -> None:
-    """Forget the login (the cookie is emptied with the response)."""
+    """Forget the login: its stored session is deleted with the response, on every instance."""
     session.invalidate()
 
 

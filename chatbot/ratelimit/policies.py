@@ -15,7 +15,8 @@ from chatbot.config import RateLimitSettings
 POLICIES: dict[str, str] = {
     "per_address": "requests from this address",
     "login_per_address": "login attempts from this address",
-    "login_per_account": "login attempts for this account",
+    "login_per_account": "failed logins for this account",
+    "login_failures_per_account_address": "failed logins for this account from this address",
     "register_per_address": "registrations from this address",
     "ws_connect_per_address": "connections from this address",
     "visitor_messages": "messages in this conversation",

@@ -44,6 +44,8 @@ class ChatServer:
             "CHATBOT_SECRET_KEY": SECRET_KEY,
             # BM25 only: the semantic model would slow every start down for nothing here.
             "CHATBOT_BRAINS__SEMANTIC": "false",
+            # The fake model servers of the tests listen on this machine.
+            "CHATBOT_BRAINS__ALLOW_PRIVATE_BASE_URLS": "true",
         }
 
     @property

@@ -122,6 +122,11 @@ async def test_the_provider_key_is_never_shown_and_kept_when_left_empty(client: 
         ({"allowed_origins": "not an origin"}, "allowed_origins", ""),
         ({"brain_type": "openai", "model": "m"}, "base_url", "use the server's address"),
         ({"brain_type": "openai", "base_url": "https://x.example"}, "model", ""),
+        (
+            {"brain_type": "openai", "base_url": "http://169.254.169.254/v1", "model": "m"},
+            "base_url",
+            "169.254.169.254 is not a public internet address",
+        ),
         ({"brain_type": "telepathy"}, "brain_type", "type must be one of"),
         ({"threshold": "very"}, "threshold", "valid number"),
         ({"threshold": "3"}, "threshold", "less than or equal to 1"),

@@ -136,6 +136,31 @@ async def test_login_attempts_are_rate_limited_with_a_readable_page(
     assert response.content_type == "text/html"
 
 
+async def test_failed_logins_from_one_address_never_refuse_the_owner_from_another(
+    make_client: ClientFactory,
+) -> None:
+    rates = {"trust_forwarded_for": True, "login_failures_per_account_address": "2/minute"}
+    client = await make_client(rate_limits=rates)
+    email = await sign_up(client)
+    await post_form(client, "/dashboard/logout/", {}, token_from="/dashboard/profile/")
+
+    async def log_in(address: str, password: str) -> int:
+        token = await csrf_of(client, "/dashboard/login/")
+        response = await client.post(
+            "/dashboard/login/",
+            data={"csrf_token": token, "email": email, "password": password},
+            headers={"X-Forwarded-For": address},
+            allow_redirects=False,
+        )
+        await response.read()
+        return response.status
+
+    failing = [await log_in("203.0.113.7", "wrong password") for _ in range(3)]
+
+    assert failing == [401, 401, 429]
+    assert await log_in("198.51.100.8", PASSWORD) == 303
+
+
 async def test_the_session_cookie_is_httponly_samesite_lax_and_scoped_to_the_dashboard(
     client: AppClient,
 ) -> None:

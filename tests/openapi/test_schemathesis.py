@@ -47,7 +47,12 @@ async def server(
             "CHATBOT_RATE_LIMITS__PER_ADDRESS": GENEROUS,
             "CHATBOT_RATE_LIMITS__LOGIN_PER_ADDRESS": GENEROUS,
             "CHATBOT_RATE_LIMITS__LOGIN_PER_ACCOUNT": GENEROUS,
+            "CHATBOT_RATE_LIMITS__LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": GENEROUS,
             "CHATBOT_RATE_LIMITS__REGISTER_PER_ADDRESS": GENEROUS,
+            # Whether a base_url's host is public is no schema rule (it may take a DNS lookup),
+            # so generated URLs such as http://[::afd:97d:93:e8bd:85:e] would be valid requests
+            # refused; tests/chatbots/test_chatbot_base_url_policy.py covers that rule.
+            "CHATBOT_BRAINS__ALLOW_PRIVATE_BASE_URLS": "true",
         },
         cwd=tmp_path,
     )

@@ -47,7 +47,8 @@ async def test_sigterm_alone_stops_a_server_with_status_0(tmp_path: Path) -> Non
 async def test_sigterm_during_a_streamed_answer_loses_nothing_after_resuming_elsewhere(
     tmp_path: Path, slow_model: SlowModelServer
 ) -> None:
-    env = server_env(tmp_path)
+    # The slow model listens on this machine.
+    env = server_env(tmp_path, CHATBOT_BRAINS__ALLOW_PRIVATE_BASE_URLS="true")
     brain = {"type": "openai", "base_url": slow_model.base_url, "model": "slow-model"}
     async with running(tmp_path, env, name="first") as first, aiohttp.ClientSession() as session:
         token = await register(session, first.base_url)

@@ -8,6 +8,7 @@ from typing import Any
 from conftest import AppClient
 
 PASSWORD = "correct horse battery staple"
+WRONG_PASSWORD = "wrong password"
 
 
 def unique_email() -> str:
@@ -20,6 +21,7 @@ def limits(**policies: Any) -> dict[str, Any]:
         "per_address": "10000/minute",
         "login_per_address": "10000/minute",
         "login_per_account": "10000/minute",
+        "login_failures_per_account_address": "10000/minute",
         "register_per_address": "10000/minute",
     }
     values.update(policies)
@@ -35,9 +37,14 @@ async def register(client: AppClient) -> dict[str, Any]:
     return body
 
 
-async def login_status(client: AppClient, email: str, headers: dict[str, str] | None = None) -> int:
+async def login_status(
+    client: AppClient,
+    email: str,
+    headers: dict[str, str] | None = None,
+    password: str = WRONG_PASSWORD,
+) -> int:
     response = await client.post(
-        "/auth/login/", json={"email": email, "password": "wrong password"}, headers=headers
+        "/auth/login/", json={"email": email, "password": password}, headers=headers
     )
     await response.read()
     return response.status

@@ -56,25 +56,6 @@ async def test_answers_within_the_limit_carry_the_ratelimit_headers(
     assert int(second.headers["RateLimit-Remaining"]) == 48
 
 
-async def test_login_attempts_per_account_are_limited_whatever_the_address(
-    make_client: ClientFactory, backend: dict[str, str]
-) -> None:
-    client = await make_client(
-        rate_limits={**limits(login_per_account="2/minute"), "trust_forwarded_for": True},
-        **backend,
-    )
-    email = unique_email()
-    addresses = [f"203.0.113.{n}" for n in range(1, 5)]
-    statuses = [
-        await login_status(client, email, {"X-Forwarded-For": address}) for address in addresses
-    ]
-    assert statuses == [401, 401, 429, 429]
-    # Another account from the same addresses is not affected...
-    assert await login_status(client, unique_email(), {"X-Forwarded-For": addresses[0]}) == 401
-    # ...and the account is the normalized email, however it is typed.
-    assert await login_status(client, email.upper(), {"X-Forwarded-For": "203.0.113.9"}) == 429
-
-
 async def test_x_forwarded_for_counts_only_when_trusted(
     make_client: ClientFactory, backend: dict[str, str]
 ) -> None:
