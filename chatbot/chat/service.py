@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.chat.address_cap import SocketCap
 from chatbot.chat.bot import BotRunner
 from chatbot.chat.conversations import Status, change_status
 from chatbot.chat.history import ChatHistory
@@ -45,11 +46,13 @@ class ChatService:
         self.history = ChatHistory(engine)
         self.sockets = SocketShared(
             queue_size=settings.chat.outbound_queue_size,
+            stall_timeout=settings.chat.stall_timeout_seconds,
             history=self.history,
             flusher=FrameFlusher(),
             on_message_sent=metrics_of(app).messages_out_total.inc,
         )
         self.bots = BotRunner(self)
+        self.socket_cap = SocketCap(settings.chat.max_sockets_per_address)
         self.stopping = False
 
     def announce(self, stored: Stored, tenant_id: str) -> None:

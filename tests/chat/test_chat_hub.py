@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 
 import redis.asyncio as aioredis
@@ -20,6 +20,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.resyncs = 0
+        self.ended: list[int] = []
         self.arrived = asyncio.Event()
 
     def deliver(self, event: Event) -> None:
@@ -28,6 +29,10 @@ class Recorder:
 
     def resync(self, since: datetime | None = None) -> None:
         self.resyncs += 1
+
+    def end_session(self, epoch: int) -> None:
+        self.ended.append(epoch)
+        self.arrived.set()
 
     @property
     def frames(self) -> list[bytes]:
@@ -76,12 +81,12 @@ def test_events_cross_the_wire_unchanged() -> None:
 async def test_events_reach_the_rooms_of_their_audience_only(
     backend_redis_url: str, redis_prefix: str
 ) -> None:
-    async with hub_on(backend_redis_url, redis_prefix) as hub:
+    async with hub_on(backend_redis_url, redis_prefix) as hub, AsyncExitStack() as rooms:
         visitor, other_visitor, operator, other_tenant = (Recorder() for _ in range(4))
-        await hub.join_conversation("tenant", "c1", visitor)
-        await hub.join_conversation("tenant", "c2", other_visitor)
-        await hub.join_operators("tenant", operator)
-        await hub.join_operators("someone-else", other_tenant)
+        await rooms.enter_async_context(hub.conversation("tenant", "c1", visitor))
+        await rooms.enter_async_context(hub.conversation("tenant", "c2", other_visitor))
+        await rooms.enter_async_context(hub.operators("tenant", operator))
+        await rooms.enter_async_context(hub.operators("someone-else", other_tenant))
 
         hub.publish(Event(b"both", "c1", 1), "tenant", Audience.EVERYONE)
         hub.publish(Event(b"visitor only", "c1"), "tenant", Audience.VISITORS)
@@ -99,9 +104,8 @@ async def test_a_member_that_left_gets_nothing_more(
 ) -> None:
     async with hub_on(backend_redis_url, redis_prefix) as hub:
         member = Recorder()
-        await hub.join_conversation("tenant", "c1", member)
-        hub.publish(Event(b"before", "c1"), "tenant", Audience.EVERYONE)
-        await hub.leave_conversation("tenant", "c1", member)
+        async with hub.conversation("tenant", "c1", member):
+            hub.publish(Event(b"before", "c1"), "tenant", Audience.EVERYONE)
         hub.publish(Event(b"after", "c1"), "tenant", Audience.EVERYONE)
         await asyncio.sleep(0.1)
 
@@ -112,11 +116,15 @@ async def test_a_member_that_left_gets_nothing_more(
 async def test_events_reach_another_instance_in_order_and_once_here(
     redis_url: str, redis_prefix: str
 ) -> None:
-    async with hub_on(redis_url, redis_prefix) as here, hub_on(redis_url, redis_prefix) as there:
+    async with (
+        hub_on(redis_url, redis_prefix) as here,
+        hub_on(redis_url, redis_prefix) as there,
+        AsyncExitStack() as rooms,
+    ):
         near, far_visitor, far_operator = Recorder(), Recorder(), Recorder()
-        await here.join_conversation("tenant", "c1", near)
-        await there.join_conversation("tenant", "c1", far_visitor)
-        await there.join_operators("tenant", far_operator)
+        await rooms.enter_async_context(here.conversation("tenant", "c1", near))
+        await rooms.enter_async_context(there.conversation("tenant", "c1", far_visitor))
+        await rooms.enter_async_context(there.operators("tenant", far_operator))
 
         for seq in range(1, 201):
             here.publish(Event(b"m", "c1", seq), "tenant", Audience.EVERYONE)
@@ -134,13 +142,12 @@ async def test_an_instance_listens_to_a_tenant_only_while_it_has_its_sockets(
 ) -> None:
     async with hub_on(redis_url, redis_prefix) as here, hub_on(redis_url, redis_prefix) as there:
         member = Recorder()
-        await there.join_operators("tenant", member)
-        here.publish(Event(b"while joined", "c1"), "tenant", Audience.OPERATORS)
-        await member.wait_for(1)
-        await there.leave_operators("tenant", member)
-        await there.join_operators("other", Recorder())
-        here.publish(Event(b"after leaving", "c1"), "tenant", Audience.OPERATORS)
-        await asyncio.sleep(0.2)
+        async with there.operators("tenant", member):
+            here.publish(Event(b"while joined", "c1"), "tenant", Audience.OPERATORS)
+            await member.wait_for(1)
+        async with there.operators("other", Recorder()):
+            here.publish(Event(b"after leaving", "c1"), "tenant", Audience.OPERATORS)
+            await asyncio.sleep(0.2)
 
     assert member.frames == [b"while joined"]
 
@@ -148,10 +155,11 @@ async def test_an_instance_listens_to_a_tenant_only_while_it_has_its_sockets(
 async def test_a_broker_reconnect_asks_every_member_to_resync() -> None:
     hub = RoomHub(MemoryBroker())
     first, second = Recorder(), Recorder()
-    await hub.join_conversation("tenant", "c1", first)
-    await hub.join_operators("tenant", first)
-    await hub.join_operators("tenant", second)
-
-    hub.on_reconnect()
+    async with (
+        hub.conversation("tenant", "c1", first),
+        hub.operators("tenant", first),
+        hub.operators("tenant", second),
+    ):
+        hub.on_reconnect()
 
     assert (first.resyncs, second.resyncs) == (1, 1)
