@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from collections.abc import Set as AbstractSet
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntFlag
@@ -141,28 +141,26 @@ class RoomHub:
     def conversation_size(self, conversation_id: str) -> int:
         return len(self._conversations.get(conversation_id, ()))
 
-    @asynccontextmanager
-    async def conversation(
+    def conversation(
         self, tenant_id: str, conversation_id: str, member: Member
-    ) -> AsyncIterator[None]:
+    ) -> AbstractAsyncContextManager[None]:
         """Membership of a conversation's room, left however the block ends."""
-        self._conversations.setdefault(conversation_id, set()).add(member)
-        try:
-            await self._hold(tenant_id)
-            yield
-        finally:
-            if _discard(self._conversations, conversation_id, member):
-                await self._release(tenant_id)
+        return self._membership(self._conversations, conversation_id, tenant_id, member)
+
+    def operators(self, tenant_id: str, member: Operator) -> AbstractAsyncContextManager[None]:
+        """Membership of a tenant's operators' room, left however the block ends."""
+        return self._membership(self._operators, tenant_id, tenant_id, member)
 
     @asynccontextmanager
-    async def operators(self, tenant_id: str, member: Operator) -> AsyncIterator[None]:
-        """Membership of a tenant's operators' room, left however the block ends."""
-        self._operators.setdefault(tenant_id, set()).add(member)
+    async def _membership(
+        self, rooms: dict[str, set[MemberT]], key: str, tenant_id: str, member: MemberT
+    ) -> AsyncIterator[None]:
+        rooms.setdefault(key, set()).add(member)
         try:
-            await self._hold(tenant_id)
+            await self._hold(tenant_id)  # counts at once: a cancelled subscribe is still released
             yield
         finally:
-            if _discard(self._operators, tenant_id, member):
+            if _discard(rooms, key, member):
                 await self._release(tenant_id)
 
     def publish(self, event: Event, tenant_id: str, audience: Audience) -> None:
