@@ -5,6 +5,8 @@ Redis broker the event also goes to the other instances: events are gathered per
 chatbot owner) and published together, one Redis message per tenant per turn, by one publisher
 task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
 event carries its conversation and seq so that each socket delivers messages in order and once.
+Every instance also listens on the sessions channel, where a password change ends the account's
+operator sockets everywhere.
 """
 
 from __future__ import annotations
