@@ -60,7 +60,8 @@ DESCRIPTIONS: dict[str, str] = {
     "auth.max_password_length": "Longest accepted password (bounds the hashing work).",
     "auth.verified_token_cache_size": "Access tokens remembered as verified, so that a client's "
     "repeated token is not checked again (expiry and revocation still are); 0 turns it off.",
-    "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks).",
+    "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks), "
+    "and the cap on sockets per address (`chat.max_sockets_per_address`).",
     "rate_limits.per_address": "Requests per client address, on every route but the probes.",
     "rate_limits.login_per_address": "Login attempts per client address.",
     "rate_limits.login_per_account": "Login attempts per account (e-mail address).",
@@ -80,7 +81,8 @@ DESCRIPTIONS: dict[str, str] = {
     "chat.write_batch_max": "Most messages stored in one database transaction (group commit).",
     "chat.max_sockets_per_address": "Chat sockets (visitor and operator together) one client "
     "address may hold open at once on an instance; beyond it the upgrade answers 429 "
-    "`too_many_sockets`. Room for an office or school behind one NAT address.",
+    "`too_many_sockets`. Room for an office or school behind one NAT address. Off with "
+    "`rate_limits.enabled`.",
     "chat.visitor_frames_per_second": "Frames other than messages (typing, resume, ping...) a "
     "visitor socket may send per second on average; beyond the burst they get `rate_limited`.",
     "chat.visitor_frame_burst": "Such frames a visitor socket may send at once.",

@@ -16,15 +16,15 @@ class SocketCap:
 
     __slots__ = ("_limit", "_open")
 
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit  # None: counted, never refused
         self._open: dict[str, int] = {}
 
     @contextmanager
     def hold(self, address: str) -> Iterator[None]:
         """A slot for one socket of `address` for the block, or RateLimited (429) when full."""
         count = self._open.get(address, 0)
-        if count >= self._limit:
+        if self._limit is not None and count >= self._limit:
             raise RateLimited(
                 f"{address} already has {count} chat sockets open, the most allowed "
                 "(chat.max_sockets_per_address): close some, or retry in a few seconds",
