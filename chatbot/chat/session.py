@@ -125,7 +125,12 @@ class SocketSession:
                 advice = "not stored: send it again later with the same client_id"
             else:
                 advice = "nothing was changed: try again in a moment"
-            code, message = "unavailable", f"the database or broker is unavailable; {advice}"
+            # The store's own reasons are written for clients; a driver's are not.
+            if isinstance(error, StoreUnavailable):
+                cause = str(error)
+            else:
+                cause = "the database or broker is unavailable"
+            code, message = "unavailable", f"{cause}; {advice}"
         else:
             log.exception(
                 "%s socket: failed to handle a frame (request id %s)", self.kind, self.request_id
