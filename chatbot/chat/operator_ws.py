@@ -86,7 +86,7 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
             async with chat.hub.operators(user.id, socket):
                 # A password change between the token check and joining was not heard.
                 state = await session_state(app, user.id)
-                if state is None or state.epoch != claims.epoch:
+                if state is None or state.epoch > claims.epoch:
                     socket.close(CLOSE_NOT_AUTHENTICATED, SESSION_ENDED)
                 else:
                     socket.send(auth_ok_frame(user_out(user).model_dump()))
