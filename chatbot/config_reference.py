@@ -67,7 +67,8 @@ DESCRIPTIONS: dict[str, str] = {
     "auth.max_password_length": "Longest accepted password (bounds the hashing work).",
     "auth.verified_token_cache_size": "Access tokens remembered as verified, so that a client's "
     "repeated token is not checked again (expiry and revocation still are); 0 turns it off.",
-    "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks).",
+    "rate_limits.enabled": "`false` turns every rate limit off (benchmarks, trusted networks), "
+    "and the cap on sockets per address (`chat.max_sockets_per_address`).",
     "rate_limits.per_address": "Requests per client address, on every route but the probes.",
     "rate_limits.login_per_address": "Login attempts per client address.",
     "rate_limits.login_per_account": "Failed logins per account (e-mail address), from all "
@@ -89,6 +90,19 @@ DESCRIPTIONS: dict[str, str] = {
     "chat.compression": "Per-message deflate on WebSockets (costs CPU per frame).",
     "chat.history_window": "Previous messages of the conversation given to the brain as context.",
     "chat.write_batch_max": "Most messages stored in one database transaction (group commit).",
+    "chat.max_sockets_per_address": "Chat sockets (visitor and operator together) one client "
+    "address may hold open at once on an instance; beyond it the upgrade answers 429 "
+    "`too_many_sockets`. Room for an office or school behind one NAT address. Off with "
+    "`rate_limits.enabled`.",
+    "chat.visitor_frames_per_second": "Frames other than messages (typing, resume, ping...) a "
+    "visitor socket may send per second on average; beyond the burst they get `rate_limited`.",
+    "chat.visitor_frame_burst": "Such frames a visitor socket may send at once.",
+    "chat.operator_frames_per_second": "Frames an operator socket may send per second on "
+    "average; beyond the burst they get `rate_limited`.",
+    "chat.operator_frame_burst": "Frames an operator socket may send at once.",
+    "chat.stall_timeout_seconds": "Time a client has to take a frame the server is writing, "
+    "and to answer its close frame: a client that stopped reading is closed with 4008 and its "
+    "TCP connection cut (not left holding buffers).",
     "brains.fallback_message": "The knowledge brain's answer when nothing matches well enough.",
     "brains.knowledge_threshold": "Lowest confidence (0 to 1) for a knowledge answer; below it "
     "the bot offers a person. Calibrated so that 0.5 refuses most unrelated questions "

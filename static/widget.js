@@ -36,6 +36,7 @@
   // behind a proxy at https://example.com/chat/ serves /chat/static/widget.js).
   const src = new URL(script.src, location.href);
   const cut = src.pathname.lastIndexOf("/static/");
+  const PROTOCOL = "chatbot.v1";
   const WS_URL =
     (src.protocol === "https:" ? "wss://" : "ws://") +
     src.host +
@@ -649,6 +650,16 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
   }
 
   // ---- connection ---------------------------------------------------------------------------
+  // The token travels as a subprotocol, not in the URL, so that no access log keeps it; a
+  // stored value that is not a valid protocol token (never one the server made) uses the query.
+  function openSocket() {
+    if (!visitorToken) return new WebSocket(WS_URL, [PROTOCOL]);
+    if (/^[A-Za-z0-9_-]+$/.test(visitorToken)) {
+      return new WebSocket(WS_URL, [PROTOCOL, "chatbot.token." + visitorToken]);
+    }
+    return new WebSocket(WS_URL + "?visitor_token=" + encodeURIComponent(visitorToken), [PROTOCOL]);
+  }
+
   function connect() {
     clearTimeout(reconnectTimer);
     if (ws) return;
@@ -656,7 +667,7 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
     if (host.getAttribute("data-connection") !== "offline") setConnection("connecting");
     let sock;
     try {
-      sock = new WebSocket(WS_URL + (visitorToken ? "?visitor_token=" + encodeURIComponent(visitorToken) : ""));
+      sock = openSocket();
     } catch (e) {
       setConnection("offline");
       return retry();

@@ -1,7 +1,7 @@
 """Account actions shared by the REST API and the dashboard: sign up, log in, change password.
 
-They check credentials and change the database; issuing tokens or cookie sessions, and
-publishing the account's new state, is left to the caller.
+They check credentials and change the database; issuing tokens or cookie sessions is left to
+the caller. A password change also ends the account's earlier sessions on every instance.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from aiohttp import web
 from chatbot import keys
 from chatbot.auth import repository
 from chatbot.auth.repository import EmailTaken, UserRecord
-from chatbot.auth.sessions import remember
+from chatbot.auth.sessions import end_earlier_sessions, remember
 from chatbot.ratelimit.check import check_rate, enforce_rate
 
 __all__ = [
@@ -78,6 +78,7 @@ async def change_password(
     changed = await repository.change_password(engine, user_id, await passwords.hash(new))
     if changed is None:
         raise AccountGone(user_id)
+    await end_earlier_sessions(app, changed)
     return changed
 
 

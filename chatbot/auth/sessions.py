@@ -18,6 +18,7 @@ from chatbot.auth import repository
 from chatbot.auth.context import AuthUser
 from chatbot.auth.repository import Rotation, UserRecord
 from chatbot.auth.schemas import SessionOut, TokenPair, UserOut
+from chatbot.auth.session_events import SESSIONS_CHANNEL, session_ended
 from chatbot.auth.tokens import TokenError, token_digest
 from chatbot.errors import NotAuthenticated
 from chatbot.storage.values import iso, new_id
@@ -70,6 +71,13 @@ async def remember(app: web.Application, record: UserRecord) -> SessionState:
     state = _state(record)
     await app[keys.CACHE].set(_cache_key(record.id), _encode(state), STATE_TTL_SECONDS)
     return state
+
+
+async def end_earlier_sessions(app: web.Application, record: UserRecord) -> None:
+    """After a password change: the account's older access tokens fail at once, and its open
+    operator sockets close, on every instance."""
+    await remember(app, record)
+    await app[keys.BROKER].publish(SESSIONS_CHANNEL, session_ended(record.id, record.session_epoch))
 
 
 async def forget(app: web.Application, user_id: str) -> None:

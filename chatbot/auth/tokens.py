@@ -38,6 +38,7 @@ class AccessClaims:
     user_id: str
     epoch: int
     token_id: str
+    expires_at: float  # seconds since the epoch, as `exp`
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +177,14 @@ class TokenCodec:
         epoch = payload.get("sep")
         if type(epoch) is not int:
             raise TokenError("invalid_token", "the token lacks its session epoch")
-        claims = AccessClaims(user_id=payload["sub"], epoch=epoch, token_id=payload["jti"])
+        claims = AccessClaims(
+            user_id=payload["sub"],
+            epoch=epoch,
+            token_id=payload["jti"],
+            expires_at=float(payload["exp"]),
+        )
         if self._verified_cache_size:
-            self._verified[token] = (claims, float(payload["exp"]))
+            self._verified[token] = (claims, claims.expires_at)
             if len(self._verified) > self._verified_cache_size:
                 self._verified.popitem(last=False)
         return claims

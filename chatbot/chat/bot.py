@@ -160,8 +160,7 @@ class BotRunner:
         task = asyncio.current_task()
         assert task is not None
         watch = _StatusWatch(task)
-        await chat.hub.join_conversation(tenant_id, conversation_id, watch)
-        try:
+        async with chat.hub.conversation(tenant_id, conversation_id, watch):
             typing = Event(typing_frame("bot", conversation_id), conversation_id)
             chat.hub.publish(typing, tenant_id, Audience.EVERYONE)
             request = await self._request(chatbot, message)
@@ -171,8 +170,6 @@ class BotRunner:
                 async for delta in reply:
                     token = Event(bot_token_frame(conversation_id, delta), conversation_id)
                     chat.hub.publish(token, tenant_id, Audience.EVERYONE)
-        finally:
-            await chat.hub.leave_conversation(tenant_id, conversation_id, watch)
         try:
             stored = await chat.store.append(Write(conversation_id, "bot", reply.text))
         except StoreUnavailable as exc:

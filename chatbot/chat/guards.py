@@ -11,11 +11,15 @@ from chatbot.chatbots.origins import OriginError, normalize_origin
 from chatbot.config import Settings
 from chatbot.errors import BadRequest
 
+# The chat's subprotocol: selected when offered, as browsers require once they offer any.
+PROTOCOL = "chatbot.v1"
+
 
 def websocket_response(settings: Settings) -> web.WebSocketResponse:
     """A response with the chat's limits: frame size (1009 beyond), compression, heartbeats."""
     chat = settings.chat
     return web.WebSocketResponse(
+        protocols=(PROTOCOL,),
         # aiohttp refuses a frame of exactly max_msg_size bytes; the limit is the largest allowed.
         max_msg_size=chat.max_frame_bytes + 1,
         compress=chat.compression,

@@ -5,6 +5,8 @@ Redis broker the event also goes to the other instances: events are gathered per
 chatbot owner) and published together, one Redis message per tenant per turn, by one publisher
 task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
 event carries its conversation and seq so that each socket delivers messages in order and once.
+Every instance also listens on the sessions channel, where a password change ends the account's
+operator sockets everywhere.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import AsyncIterator, Iterator
+from collections.abc import Set as AbstractSet
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntFlag
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from chatbot.auth.session_events import SESSIONS_CHANNEL, parse_session_ended
 from chatbot.backends.broker import Broker, MemoryBroker
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,16 @@ class Member(Protocol):
     def resync(self, since: datetime | None = None) -> None: ...
 
 
+class Operator(Member, Protocol):
+    """An operator's socket: it also ends with its account's session."""
+
+    def end_session(self, epoch: int) -> None:
+        """The account's sessions older than `epoch` have ended (its password changed)."""
+
+
+MemberT = TypeVar("MemberT", bound=Member)
+
+
 def encode_record(event: Event, audience: Audience) -> bytes:
     """One event on the wire: a header, then the frame (JSON never holds a raw newline)."""
     seq = b"-" if event.seq is None else str(event.seq).encode()
@@ -94,7 +108,7 @@ class RoomHub:
         self._remote = not isinstance(broker, MemoryBroker)
         self._tag = os.urandom(_TAG_BYTES)
         self._conversations: dict[str, set[Member]] = {}
-        self._operators: dict[str, set[Member]] = {}
+        self._operators: dict[str, set[Operator]] = {}
         self._tenant_members: dict[str, int] = {}
         self._outbox: dict[str, list[bytes]] = {}
         self._pending = 0
@@ -103,6 +117,7 @@ class RoomHub:
         broker.listen(self)
 
     async def start(self) -> None:
+        await self._broker.subscribe(SESSIONS_CHANNEL)
         if self._remote:
             self._publisher = asyncio.create_task(self._publish_loop(), name="chat-hub-publisher")
 
@@ -115,33 +130,40 @@ class RoomHub:
     def members(self) -> Iterator[Member]:
         """Every local socket (and bot answer watching its conversation), once."""
         seen: set[int] = set()
-        for rooms in (self._conversations, self._operators):
-            for room in list(rooms.values()):
-                for member in list(room):
-                    if id(member) not in seen:
-                        seen.add(id(member))
-                        yield member
+        rooms: list[AbstractSet[Member]] = [
+            *self._conversations.values(),
+            *self._operators.values(),
+        ]
+        for room in rooms:
+            for member in list(room):
+                if id(member) not in seen:
+                    seen.add(id(member))
+                    yield member
 
     def conversation_size(self, conversation_id: str) -> int:
         return len(self._conversations.get(conversation_id, ()))
 
-    async def join_conversation(self, tenant_id: str, conversation_id: str, member: Member) -> None:
-        self._conversations.setdefault(conversation_id, set()).add(member)
-        await self._hold(tenant_id)
-
-    async def leave_conversation(
+    def conversation(
         self, tenant_id: str, conversation_id: str, member: Member
-    ) -> None:
-        if _discard(self._conversations, conversation_id, member):
-            await self._release(tenant_id)
+    ) -> AbstractAsyncContextManager[None]:
+        """Membership of a conversation's room, left however the block ends."""
+        return self._membership(self._conversations, conversation_id, tenant_id, member)
 
-    async def join_operators(self, tenant_id: str, member: Member) -> None:
-        self._operators.setdefault(tenant_id, set()).add(member)
-        await self._hold(tenant_id)
+    def operators(self, tenant_id: str, member: Operator) -> AbstractAsyncContextManager[None]:
+        """Membership of a tenant's operators' room, left however the block ends."""
+        return self._membership(self._operators, tenant_id, tenant_id, member)
 
-    async def leave_operators(self, tenant_id: str, member: Member) -> None:
-        if _discard(self._operators, tenant_id, member):
-            await self._release(tenant_id)
+    @asynccontextmanager
+    async def _membership(
+        self, rooms: dict[str, set[MemberT]], key: str, tenant_id: str, member: MemberT
+    ) -> AsyncIterator[None]:
+        rooms.setdefault(key, set()).add(member)
+        try:
+            await self._hold(tenant_id)  # counts at once: a cancelled subscribe is still released
+            yield
+        finally:
+            if _discard(rooms, key, member):
+                await self._release(tenant_id)
 
     def publish(self, event: Event, tenant_id: str, audience: Audience) -> None:
         """Deliver to the local sockets now, and queue the event for the other instances."""
@@ -157,6 +179,9 @@ class RoomHub:
         self._wakeup.set()
 
     def on_message(self, channel: str, payload: bytes) -> None:
+        if channel == SESSIONS_CHANNEL:
+            self._end_sessions(payload)
+            return
         if payload[:_TAG_BYTES] == self._tag:
             return  # this instance's own batch: its sockets had the events at publish time
         tenant_id = channel.removeprefix("chat:")
@@ -176,10 +201,19 @@ class RoomHub:
                 for member in tuple(room):
                     member.deliver(event)
         if audience is _EVERYONE or audience is _OPERATORS:
-            room = self._operators.get(tenant_id)
-            if room:
-                for member in tuple(room):
-                    member.deliver(event)
+            operators = self._operators.get(tenant_id)
+            if operators:
+                for operator in tuple(operators):
+                    operator.deliver(event)
+
+    def _end_sessions(self, payload: bytes) -> None:
+        ended = parse_session_ended(payload)
+        if ended is None:
+            return
+        user_id, epoch = ended
+        # An operator's room is keyed by their own account: its members are their sockets.
+        for member in tuple(self._operators.get(user_id, ())):
+            member.end_session(epoch)
 
     async def _hold(self, tenant_id: str) -> None:
         count = self._tenant_members.get(tenant_id, 0)
@@ -214,7 +248,7 @@ class RoomHub:
                     log.exception("chat hub: publishing %d events failed", len(records))
 
 
-def _discard(rooms: dict[str, set[Member]], key: str, member: Member) -> bool:
+def _discard(rooms: dict[str, set[MemberT]], key: str, member: MemberT) -> bool:
     room = rooms.get(key)
     if room is None or member not in room:
         return False

@@ -5,24 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
+from typing import ClassVar
 
 from aiohttp import WSMsgType, web
 
 from chatbot import keys
 from chatbot.auth.context import AuthUser
 from chatbot.auth.middleware import bearer_token
-from chatbot.auth.sessions import authenticate_token, user_out
+from chatbot.auth.sessions import authenticate_token, session_state, user_out
+from chatbot.auth.tokens import AccessClaims, TokenError
 from chatbot.chat.conversations import Status
-from chatbot.chat.guards import (
-    FrameBudget,
-    operator_origin_allowed,
-    require_websocket,
-    websocket_response,
-)
+from chatbot.chat.guards import FrameBudget, operator_origin_allowed
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import (
     OPERATOR_FRAMES,
-    PONG_FRAME,
     Auth,
     CloseConversation,
     Frame,
@@ -35,18 +32,18 @@ from chatbot.chat.protocol import (
     Takeover,
     auth_ok_frame,
     conversation_frame,
-    error_frame,
     message_frame,
     parse_frame,
     typing_frame,
 )
 from chatbot.chat.service import ChatService
-from chatbot.chat.socket_kinds import OperatorSocket
+from chatbot.chat.session import Handler, SocketSession, upgrade_slot
+from chatbot.chat.socket_kinds import SESSION_ENDED, OperatorSocket
 from chatbot.chat.sockets import CLOSE_NOT_AUTHENTICATED
-from chatbot.chat.store import ConversationGone, StoreUnavailable, Write
-from chatbot.chat.visitor_ws import BINARY_REFUSED
+from chatbot.chat.store import ConversationGone, Write
 from chatbot.conversations.repository import owned_conversation
-from chatbot.errors import ApiError, Forbidden, ServiceUnavailable
+from chatbot.errors import ApiError, Forbidden
+from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of
 from chatbot.ratelimit.policies import limited
@@ -55,6 +52,7 @@ log = logging.getLogger(__name__)
 
 TYPING_INTERVAL_SECONDS = 1.0
 _OWNED_CACHE_SIZE = 1000
+TOKEN_EXPIRED = "the access token expired: reconnect with a fresh one"  # noqa: S105
 
 
 @public  # authenticated below: by the bearer header or by the first frame, as the contract says
@@ -62,40 +60,51 @@ _OWNED_CACHE_SIZE = 1000
 async def operator_socket(request: web.Request) -> web.StreamResponse:
     """Check the origin before the upgrade; authenticate; then serve the operator."""
     app = request.app
-    settings = app[keys.SETTINGS]
     chat = app[keys.CHAT]
-    if not operator_origin_allowed(request, settings):
+    if not operator_origin_allowed(request, app[keys.SETTINGS]):
         raise Forbidden(
             f"the operator socket only accepts this server's own origin, not "
             f"{request.headers.get('Origin')}; other clients send Authorization: Bearer",
             code="origin_not_allowed",
         )
-    ws = websocket_response(settings)
-    require_websocket(request, ws)
-    if chat.stopping:
-        raise ServiceUnavailable("the server is shutting down: reconnect in a moment")
-    await ws.prepare(request)
-    user = await _authenticate(request, ws, chat)
-    if user is None:
-        return ws
-    socket = OperatorSocket(request, ws, chat.sockets, tenant_id=user.id)
-    gauge = metrics_of(app).websockets_open.labels(kind="operator")
-    gauge.inc()
-    try:
-        await OperatorSession(chat, user, socket).run()
-    finally:
-        gauge.dec()
+    with upgrade_slot(request, chat) as ws:
+        await ws.prepare(request)
+        authenticated = await _authenticate(request, ws, chat)
+        if authenticated is None:
+            return ws
+        user, claims = authenticated
+        socket = OperatorSocket(request, ws, chat.sockets, tenant_id=user.id, epoch=claims.epoch)
+        session = OperatorSession(chat, user, socket, request_id_of(request))
+        # The socket lives as long as its token: closed with 4001 when it expires.
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, claims.expires_at - time.time()),
+            socket.close,
+            CLOSE_NOT_AUTHENTICATED,
+            TOKEN_EXPIRED,
+        )
+        try:
+            async with chat.hub.operators(user.id, socket):
+                # A password change between the token check and joining was not heard.
+                state = await session_state(app, user.id)
+                if state is None or state.epoch > claims.epoch:
+                    socket.close(CLOSE_NOT_AUTHENTICATED, SESSION_ENDED)
+                else:
+                    socket.send(auth_ok_frame(user_out(user).model_dump()))
+                await session.run()
+        finally:
+            expiry.cancel()
     return ws
 
 
 async def _authenticate(
     request: web.Request, ws: web.WebSocketResponse, chat: ChatService
-) -> AuthUser | None:
-    """The operator, from the bearer header or the first frame; None after closing with 4001."""
+) -> tuple[AuthUser, AccessClaims] | None:
+    """The operator and their token's claims, from the bearer header or the first frame; None
+    after closing with 4001."""
     reason = "authentication failed"
     try:
         if "Authorization" in request.headers:
-            return await authenticate_token(request.app, bearer_token(request))
+            return await _verified(request.app, bearer_token(request))
         async with asyncio.timeout(chat.settings.auth_timeout_seconds):
             message = await ws.receive()
         if message.type is not WSMsgType.TEXT:
@@ -108,15 +117,20 @@ async def _authenticate(
         if not isinstance(frame, Auth):
             reason = 'the first frame must be {"type": "auth", "token": "<access token>"}'
         else:
-            return await authenticate_token(request.app, frame.token)
+            return await _verified(request.app, frame.token)
     except TimeoutError:
         reason = f"no auth frame within {chat.settings.auth_timeout_seconds:g} seconds"
     except FrameError as error:
         reason = error.message
-    except ApiError as error:
+    except (ApiError, TokenError) as error:
         reason = error.message
     await _refuse(ws, reason)
     return None
+
+
+async def _verified(app: web.Application, token: str) -> tuple[AuthUser, AccessClaims]:
+    user = await authenticate_token(app, token)
+    return user, app[keys.TOKENS].decode_access(token)  # verified just now: from its cache
 
 
 async def _refuse(ws: web.WebSocketResponse, reason: str) -> None:
@@ -124,85 +138,33 @@ async def _refuse(ws: web.WebSocketResponse, reason: str) -> None:
     await ws.close(code=CLOSE_NOT_AUTHENTICATED, message=reason.encode()[:120])
 
 
-class OperatorSession:
+class OperatorSession(SocketSession):
     """One operator socket: every conversation of the operator's own chatbots."""
 
-    def __init__(self, chat: ChatService, user: AuthUser, socket: OperatorSocket) -> None:
-        self.chat = chat
+    __slots__ = ("_owned", "_typing_at", "tenant_id", "user")
+
+    kind = "operator"
+    frames = OPERATOR_FRAMES
+
+    def __init__(
+        self, chat: ChatService, user: AuthUser, socket: OperatorSocket, request_id: str
+    ) -> None:
+        settings = chat.settings
+        budget = FrameBudget(settings.operator_frames_per_second, settings.operator_frame_burst)
+        super().__init__(chat, socket, budget, request_id)
         self.user = user
         self.tenant_id = user.id
-        self.socket = socket
-        self.budget = FrameBudget(rate=20.0, burst=60.0)
         self._owned: dict[str, None] = {}  # conversation ids checked to be the tenant's
         self._typing_at: dict[str, float] = {}
 
-    async def run(self) -> None:
-        await self.chat.hub.join_operators(self.tenant_id, self.socket)
-        try:
-            self.socket.send(auth_ok_frame(user_out(self.user).model_dump()))
-            async for message in self.socket.ws:
-                if message.type is WSMsgType.TEXT:
-                    await self._handle(message.data)
-                elif message.type is WSMsgType.BINARY:
-                    self.socket.send(BINARY_REFUSED)
-                elif message.type is WSMsgType.ERROR:
-                    break
-                if self.socket.closing:
-                    break
-        finally:
-            await self.chat.hub.leave_operators(self.tenant_id, self.socket)
-            if not self.socket.closing:
-                self.socket.close(1000, "")
-            await self.socket.wait_closed()
+    async def _on_auth(self, frame: Auth) -> None:
+        raise FrameError("invalid_message", "this socket is already authenticated")
 
-    async def _handle(self, text: str) -> None:
-        try:
-            frame = parse_frame(
-                text, OPERATOR_FRAMES, max_text_length=self.chat.settings.max_text_length
-            )
-            if not self.budget.take():
-                raise FrameError("rate_limited", "too many frames: slow down", retry_after=1)
-            await self._dispatch(frame)
-        except FrameError as error:
-            self.socket.send(error.frame())
-        except Exception:
-            log.exception("operator socket: failed to handle a frame")
-            self.socket.send(
-                error_frame("internal_error", "the server failed to handle this frame")
-            )
-
-    async def _dispatch(self, frame: Frame) -> None:
-        if isinstance(frame, Ping):
-            self.socket.send(PONG_FRAME)
-            return
-        if isinstance(frame, Auth):
-            raise FrameError("invalid_message", "this socket is already authenticated")
-        conversation_id: str = getattr(frame, "conversation_id", "")
-        await self._require_owned(conversation_id, getattr(frame, "client_id", None))
-        if isinstance(frame, OperatorMessage):
-            await self._on_message(frame)
-        elif isinstance(frame, Takeover):
-            await self._set_status(conversation_id, "human", hand_off=True)
-        elif isinstance(frame, Release):
-            await self._set_status(conversation_id, "bot")
-        elif isinstance(frame, CloseConversation):
-            await self._set_status(conversation_id, "closed")
-        elif isinstance(frame, OperatorTyping):
-            await self._on_typing(conversation_id)
-        elif isinstance(frame, OperatorResume):
-            self.socket.replay(conversation_id, frame.after, tagged=True)
-
-    async def _require_owned(self, conversation_id: str, client_id: str | None) -> None:
+    async def _require_owned(self, conversation_id: str, client_id: str | None = None) -> None:
         """Another tenant's conversation reads exactly like one that does not exist."""
         if conversation_id in self._owned:
             return
-        try:
-            view = await owned_conversation(self.chat.engine, conversation_id, self.tenant_id)
-        except Exception as exc:
-            log.warning("operator socket: ownership check failed (%s)", exc)
-            raise FrameError(
-                "unavailable", "the database is unavailable: try again", client_id=client_id
-            ) from None
+        view = await owned_conversation(self.chat.engine, conversation_id, self.tenant_id)
         if view is None:
             raise FrameError(
                 "not_found",
@@ -216,19 +178,13 @@ class OperatorSession:
             del self._owned[next(iter(self._owned))]
 
     async def _on_message(self, frame: OperatorMessage) -> None:
+        await self._require_owned(frame.conversation_id, frame.client_id)
         metrics_of(self.chat.app).messages_in_total.inc()
         write = Write(
             frame.conversation_id, "operator", frame.text.strip(), frame.client_id, self.user.id
         )
         try:
             stored = await self.chat.store.append(write)
-        except StoreUnavailable as exc:
-            raise FrameError(
-                "unavailable",
-                f"not stored ({exc}): send it again later with the same client_id",
-                client_id=frame.client_id,
-                conversation_id=frame.conversation_id,
-            ) from None
         except ConversationGone:
             self._owned.pop(frame.conversation_id, None)
             raise FrameError(
@@ -242,18 +198,20 @@ class OperatorSession:
             return
         self.chat.announce(stored, self.tenant_id)
 
+    async def _on_takeover(self, frame: Takeover) -> None:
+        await self._set_status(frame.conversation_id, "human", hand_off=True)
+
+    async def _on_release(self, frame: Release) -> None:
+        await self._set_status(frame.conversation_id, "bot")
+
+    async def _on_close(self, frame: CloseConversation) -> None:
+        await self._set_status(frame.conversation_id, "closed")
+
     async def _set_status(
         self, conversation_id: str, status: Status, *, hand_off: bool = False
     ) -> None:
-        try:
-            view, changed = await self.chat.set_status(conversation_id, status, hand_off=hand_off)
-        except Exception as exc:
-            log.warning("operator socket: status change failed (%s)", exc)
-            raise FrameError(
-                "unavailable",
-                "the status was not changed: try again",
-                conversation_id=conversation_id,
-            ) from None
+        await self._require_owned(conversation_id)
+        view, changed = await self.chat.set_status(conversation_id, status, hand_off=hand_off)
         if view is None:
             raise FrameError(
                 "not_found",
@@ -263,7 +221,9 @@ class OperatorSession:
         if not changed:  # already so: this operator still gets the conversation as it is
             self.socket.send(conversation_frame(view.as_json()))
 
-    async def _on_typing(self, conversation_id: str) -> None:
+    async def _on_typing(self, frame: OperatorTyping) -> None:
+        conversation_id = frame.conversation_id
+        await self._require_owned(conversation_id)
         now = time.monotonic()
         if now - self._typing_at.get(conversation_id, 0.0) < TYPING_INTERVAL_SECONDS:
             return
@@ -272,3 +232,18 @@ class OperatorSession:
             del self._typing_at[next(iter(self._typing_at))]
         event = Event(typing_frame("operator", conversation_id), conversation_id)
         self.chat.hub.publish(event, self.tenant_id, Audience.EVERYONE)
+
+    async def _on_resume(self, frame: OperatorResume) -> None:
+        await self._require_owned(frame.conversation_id)
+        self.socket.replay(frame.conversation_id, frame.after, tagged=True)
+
+    handlers: ClassVar[Mapping[type[Frame], Handler]] = {
+        OperatorMessage: _on_message,
+        Takeover: _on_takeover,
+        Release: _on_release,
+        CloseConversation: _on_close,
+        OperatorTyping: _on_typing,
+        OperatorResume: _on_resume,
+        Auth: _on_auth,
+        Ping: SocketSession._on_ping,
+    }

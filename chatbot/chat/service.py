@@ -11,6 +11,7 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.chat import visitor_tokens
+from chatbot.chat.address_cap import SocketCap
 from chatbot.chat.bot import BotRunner
 from chatbot.chat.conversations import Status, change_status
 from chatbot.chat.history import ChatHistory
@@ -46,12 +47,16 @@ class ChatService:
         self.history = ChatHistory(engine)
         self.sockets = SocketShared(
             queue_size=settings.chat.outbound_queue_size,
+            stall_timeout=settings.chat.stall_timeout_seconds,
             history=self.history,
             flusher=FrameFlusher(),
             on_message_sent=metrics_of(app).messages_out_total.inc,
         )
         self.bots = BotRunner(self)
         self.visitor_token_key = visitor_tokens.signing_key(settings.secret_key.get_secret_value())
+        # An abuse limit like the rate limits, off with them (benchmarks, trusted networks).
+        limits_on = settings.rate_limits.enabled
+        self.socket_cap = SocketCap(settings.chat.max_sockets_per_address if limits_on else None)
         self.stopping = False
 
     def announce(self, stored: Stored, tenant_id: str) -> None:

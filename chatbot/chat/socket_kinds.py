@@ -1,4 +1,5 @@
-"""The two kinds of chat sockets: what differs when a resume fails or a resync is due."""
+"""The two kinds of chat sockets: what differs when a resume fails, a resync is due, or (for
+operators) the account's session ends."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from chatbot.chat.protocol import RESYNCED_FRAME, message_frame, resumed_frame
-from chatbot.chat.sockets import CLOSE_TRY_AGAIN_LATER, ChatSocket, SocketShared, _Replay
+from chatbot.chat.sockets import (
+    CLOSE_NOT_AUTHENTICATED,
+    CLOSE_TRY_AGAIN_LATER,
+    ChatSocket,
+    SocketShared,
+    _Replay,
+)
 from chatbot.chat.writes import NewConversation
 
 log = logging.getLogger(__name__)
+
+SESSION_ENDED = "the session ended (the account's password changed): log in again"
 
 
 class VisitorSocket(ChatSocket):
@@ -62,7 +71,7 @@ class VisitorSocket(ChatSocket):
 class OperatorSocket(ChatSocket):
     """An operator's socket: every conversation of the tenant's chatbots."""
 
-    __slots__ = ("tenant_id",)
+    __slots__ = ("epoch", "tenant_id")
 
     def __init__(
         self,
@@ -71,9 +80,15 @@ class OperatorSocket(ChatSocket):
         shared: SocketShared,
         *,
         tenant_id: str,
+        epoch: int,
     ) -> None:
         super().__init__(request, ws, shared)
         self.tenant_id = tenant_id
+        self.epoch = epoch  # the session epoch of the token that opened it
+
+    def end_session(self, epoch: int) -> None:
+        if self.epoch < epoch:
+            self.close(CLOSE_NOT_AUTHENTICATED, SESSION_ENDED)
 
     async def _resync(self, since: datetime | None) -> None:
         # Conversations this socket never heard of during the outage are found by time.

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from socket import AF_INET, AF_INET6, SO_LINGER, SOL_SOCKET
 
 from aiohttp import WSMsgType, web
 
@@ -31,10 +33,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_NOT_AUTHENTICATED = 4001
 CLOSE_CONVERSATION_GONE = 4004
 CLOSE_TOO_SLOW = 4008
-_CLOSE_TIMEOUT = 5.0
-# A client that stops reading gets this long to read what was sent, close frame included,
-# before its connection is cut.
-_ABORT_AFTER = 30.0
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, zero seconds
+TOO_SLOW = "too slow: the client stopped reading"
 _MAX_TRACKED_CONVERSATIONS = 10_000
 # Above this many bytes waiting in the transport, frames go through the queue and its drain.
 _DIRECT_WRITE_LIMIT = 64 * 1024
@@ -62,6 +62,7 @@ class SocketShared:
     """What every chat socket of the process shares, built once by the chat service."""
 
     queue_size: int  # frames a socket may have waiting before it is closed with 4008
+    stall_timeout: float  # seconds a write, or the close handshake, may wait for the client
     history: ChatHistory
     flusher: FrameFlusher
     on_message_sent: Callable[[], object] | None = None
@@ -185,7 +186,7 @@ class ChatSocket:
                 "chat socket: client stopped reading (%d frames queued): closing with 4008",
                 len(queue),
             )
-            self.close(CLOSE_TOO_SLOW, "too slow: the client stopped reading")
+            self.close(CLOSE_TOO_SLOW, TOO_SLOW)
             return
         queue.append(item)
         if self._writer is None:
@@ -260,10 +261,18 @@ class ChatSocket:
                 self._queue = None  # an empty deque still holds a 600-byte block
 
     async def _send(self, frame: bytes) -> None:
-        await self.ws.send_frame(frame, WSMsgType.TEXT)
+        # Only frames that queued up get here (most are written directly): a client that does
+        # not take one in time has stopped reading.
+        try:
+            async with asyncio.timeout(self._shared.stall_timeout):
+                await self.ws.send_frame(frame, WSMsgType.TEXT)
+        except TimeoutError:
+            log.info("chat socket: a write waited too long for the client: closing with 4008")
+            self.close(CLOSE_TOO_SLOW, TOO_SLOW)
+            raise ConnectionError("the client stopped reading") from None
 
     async def _send_message(self, frame: bytes) -> None:
-        await self.ws.send_frame(frame, WSMsgType.TEXT)
+        await self._send(frame)
         if self._shared.on_message_sent is not None:
             self._shared.on_message_sent()
 
@@ -333,14 +342,29 @@ class ChatSocket:
             await self._fill(conversation_id, last, None)
 
     async def _close(self, code: int, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._shared.stall_timeout
         try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
+            async with asyncio.timeout_at(deadline):
                 await self.ws.close(code=code, message=reason.encode()[:120])
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
         finally:
-            # A client that does not read keeps unsent bytes buffered on a closing transport;
-            # it gets a grace period to read them, then the connection is cut.
+            # Bytes still unsent: the client has not read the close frame. It gets until the
+            # deadline to read it; then the connection is cut, not left holding its buffers.
             transport = self._transport
             if transport is not None and transport.get_write_buffer_size():
-                asyncio.get_running_loop().call_later(_ABORT_AFTER, transport.abort)
+                loop.call_at(deadline, cut, transport)
+
+
+def cut(transport: asyncio.Transport) -> None:
+    """Drop a connection at once, with a TCP reset.
+
+    A plain close, even `abort()`, leaves the kernel sending what it holds, and a client that
+    reads nothing holds the connection open that way for minutes; a zero linger time resets it.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (AF_INET, AF_INET6):
+        with suppress(OSError):
+            sock.setsockopt(SOL_SOCKET, SO_LINGER, _RESET_ON_CLOSE)
+    transport.abort()

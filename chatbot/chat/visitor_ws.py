@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import ClassVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from chatbot import keys
 from chatbot.chat.conversations import (
@@ -15,15 +17,9 @@ from chatbot.chat.conversations import (
     set_visitor_data,
     store_conversation,
 )
-from chatbot.chat.guards import (
-    FrameBudget,
-    is_own_origin,
-    require_websocket,
-    websocket_response,
-)
+from chatbot.chat.guards import FrameBudget, is_own_origin
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import (
-    PONG_FRAME,
     VISITOR_FRAMES,
     Frame,
     FrameError,
@@ -33,21 +29,21 @@ from chatbot.chat.protocol import (
     Resume,
     SendMessage,
     Typing,
-    error_frame,
     message_frame,
-    parse_frame,
     status_frame,
     typing_frame,
     welcome_frame,
 )
 from chatbot.chat.service import ChatService
+from chatbot.chat.session import Handler, SocketSession, upgrade_slot
 from chatbot.chat.socket_kinds import VisitorSocket
 from chatbot.chat.sockets import CLOSE_CONVERSATION_GONE
-from chatbot.chat.store import ConversationGone, StoreUnavailable, Write
+from chatbot.chat.store import ConversationGone, Write
 from chatbot.chatbots.lookup import chatbot_by_slug
 from chatbot.chatbots.origins import origin_allowed
 from chatbot.chatbots.repository import ChatbotRecord
-from chatbot.errors import Forbidden, NotFound, ServiceUnavailable
+from chatbot.errors import Forbidden, NotFound
+from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of
 from chatbot.ratelimit.check import check_rate
@@ -56,7 +52,8 @@ from chatbot.ratelimit.policies import limited
 log = logging.getLogger(__name__)
 
 TYPING_INTERVAL_SECONDS = 1.0
-BINARY_REFUSED = error_frame("invalid_message", "frames must be JSON text, not binary")
+# The widget offers ["chatbot.v1", "chatbot.token.<visitor token>"]; the server selects v1.
+TOKEN_PROTOCOL_PREFIX = "chatbot.token."  # noqa: S105 - a prefix, not a secret
 
 
 @public
@@ -79,29 +76,27 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             "allowed_origins",
             code="origin_not_allowed",
         )
-    ws = websocket_response(app[keys.SETTINGS])
-    require_websocket(request, ws)
-    if chat.stopping:
-        raise ServiceUnavailable("the server is shutting down: reconnect in a moment")
-    try:
+    with upgrade_slot(request, chat) as ws:
         opened = await _conversation_for(chat, chatbot, request)
-    except Exception as exc:
-        log.warning("visitor socket: cannot open a conversation (%s)", exc)
-        raise ServiceUnavailable(
-            "the chat is unavailable right now (database unreachable): retry in a moment"
-        ) from None
-    await ws.prepare(request)
-    conversation = opened.conversation
-    socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
-    gauge = metrics_of(app).websockets_open.labels(kind="visitor")
-    gauge.inc()
-    try:
-        await chat.hub.join_conversation(chatbot.owner_id, conversation.id, socket)
-        await _welcome(chat, chatbot, opened, socket)
-        await VisitorSession(chat, chatbot, conversation.id, socket).run()
-    finally:
-        gauge.dec()
+        await ws.prepare(request)
+        conversation = opened.conversation
+        socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
+        session = VisitorSession(chat, chatbot, conversation.id, socket, request_id_of(request))
+        async with chat.hub.conversation(chatbot.owner_id, conversation.id, socket):
+            await _welcome(chat, chatbot, opened, socket)
+            await session.run()
     return ws
+
+
+def visitor_token_of(request: web.Request) -> str:
+    """The visitor token offered as a `chatbot.token.<token>` subprotocol (kept out of URLs
+    and so out of access logs), else the `visitor_token` query of older widgets."""
+    for offered in request.headers.getall("Sec-WebSocket-Protocol", ()):
+        for protocol in offered.split(","):
+            protocol = protocol.strip()
+            if protocol.startswith(TOKEN_PROTOCOL_PREFIX):
+                return protocol[len(TOKEN_PROTOCOL_PREFIX) :]
+    return request.query.get("visitor_token", "")
 
 
 async def _welcome(
@@ -139,95 +134,45 @@ async def _conversation_for(
 ) -> OpenedConversation:
     """The visitor token's conversation, or a new one (an unknown token starts afresh), which
     is stored only at the visitor's first message."""
-    token = request.query.get("visitor_token", "")
+    token = visitor_token_of(request)
     return await open_visitor_conversation(
         chat.engine, chat.visitor_token_key, chatbot.id, chatbot.greeting, token
     )
 
 
-class VisitorSession:
-    """One visitor socket's frames, handled one at a time in the order received."""
+class VisitorSession(SocketSession):
+    """One visitor socket: its conversation's frames."""
 
     # Thousands of these stay open at once: no per-instance dict, and no chatbot record kept.
-    __slots__ = (
-        "_typing_at",
-        "budget",
-        "chat",
-        "chatbot_id",
-        "conversation_id",
-        "socket",
-        "tenant_id",
-    )
+    __slots__ = ("_typing_at", "chatbot_id", "conversation_id", "tenant_id")
+
+    socket: VisitorSocket  # the base's ChatSocket: a visitor's, with its unstored conversation
+    kind = "visitor"
+    frames = VISITOR_FRAMES
+    # Messages are limited per conversation by the `visitor_messages` policy instead.
+    unbudgeted = frozenset({SendMessage})
 
     def __init__(
-        self, chat: ChatService, chatbot: ChatbotRecord, conversation_id: str, socket: VisitorSocket
+        self,
+        chat: ChatService,
+        chatbot: ChatbotRecord,
+        conversation_id: str,
+        socket: VisitorSocket,
+        request_id: str,
     ) -> None:
-        self.chat = chat
+        settings = chat.settings
+        budget = FrameBudget(settings.visitor_frames_per_second, settings.visitor_frame_burst)
+        super().__init__(chat, socket, budget, request_id)
         self.chatbot_id = chatbot.id
         self.tenant_id = chatbot.owner_id
         self.conversation_id = conversation_id
-        self.socket = socket
-        self.budget = FrameBudget()
         self._typing_at = 0.0
-
-    async def run(self) -> None:
-        """Serve the socket's frames until it closes; the welcome was queued already."""
-        socket = self.socket
-        try:
-            async for message in socket.ws:
-                if message.type is WSMsgType.TEXT:
-                    await self._handle(message.data)
-                elif message.type is WSMsgType.BINARY:
-                    socket.send(
-                        error_frame("invalid_message", "frames must be JSON text, not binary")
-                    )
-                elif message.type is WSMsgType.ERROR:
-                    break
-                if socket.closing:
-                    break
-        finally:
-            await self.chat.hub.leave_conversation(self.tenant_id, self.conversation_id, socket)
-            if not socket.closing:
-                socket.close(1000, "")
-            await socket.wait_closed()
-
-    async def _handle(self, text: str) -> None:
-        try:
-            frame = parse_frame(
-                text, VISITOR_FRAMES, max_text_length=self.chat.settings.max_text_length
-            )
-            if not isinstance(frame, SendMessage) and not self.budget.take():
-                raise FrameError("rate_limited", "too many frames: slow down", retry_after=1)
-            await self._dispatch(frame)
-        except FrameError as error:
-            self.socket.send(error.frame())
-        except Exception:
-            log.exception("visitor socket: failed to handle a frame")
-            self.socket.send(
-                error_frame("internal_error", "the server failed to handle this frame")
-            )
-
-    async def _dispatch(self, frame: Frame) -> None:
-        if isinstance(frame, SendMessage):
-            await self._on_message(frame)
-        elif isinstance(frame, Resume):
-            self.socket.replay(self.conversation_id, frame.after)
-        elif isinstance(frame, Typing):
-            await self._on_typing()
-        elif isinstance(frame, Handoff):
-            await self._on_handoff()
-        elif isinstance(frame, Identify):
-            await self._on_identify(frame)
-        elif isinstance(frame, Ping):
-            self.socket.send(PONG_FRAME)
 
     async def _on_message(self, frame: SendMessage) -> None:
         app = self.chat.app
-        metrics = metrics_of(app)
-        metrics.messages_in_total.inc()
+        metrics_of(app).messages_in_total.inc()
         decision = await check_rate(app, "visitor_messages", self.conversation_id)
-        if not decision.allowed:
-            metrics.rate_limited_total.labels(policy="visitor_messages").inc()
+        if not decision.allowed:  # check_rate counted it in chatbot_rate_limited_total
             raise FrameError(
                 "rate_limited",
                 f"too many messages: at most {decision.limit} every {decision.window} s; "
@@ -245,12 +190,6 @@ class VisitorSession:
         )
         try:
             stored = await self.chat.store.append(write)
-        except StoreUnavailable as exc:
-            raise FrameError(
-                "unavailable",
-                f"not stored ({exc}): send it again later with the same client_id",
-                client_id=frame.client_id,
-            ) from None
         except ConversationGone:
             self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
             return
@@ -267,7 +206,10 @@ class VisitorSession:
         if status == "bot":
             self.chat.bots.answer(self.chatbot_id, self.tenant_id, stored.message)
 
-    async def _on_typing(self) -> None:
+    async def _on_resume(self, frame: Resume) -> None:
+        self.socket.replay(self.conversation_id, frame.after)
+
+    async def _on_typing(self, frame: Typing) -> None:
         now = time.monotonic()
         if now - self._typing_at < TYPING_INTERVAL_SECONDS:
             return  # operators need one indicator per second at most
@@ -275,39 +217,40 @@ class VisitorSession:
         event = Event(typing_frame("visitor", self.conversation_id), self.conversation_id)
         self.chat.hub.publish(event, self.tenant_id, Audience.OPERATORS)
 
-    async def _on_handoff(self) -> None:
-        try:
-            # Operators must see a conversation that waits for them: it is stored now.
-            unstored = self.socket.unstored
-            if unstored is not None:
-                if not await store_conversation(self.chat.engine, unstored):
-                    self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
-                    return
-                self.socket.unstored = None
-            view, changed = await self.chat.set_status(
-                self.conversation_id,
-                "waiting_for_human",
-                only_from=("bot", "closed"),
-                hand_off=True,
-            )
-        except Exception as exc:
-            log.warning("visitor socket: handoff failed (%s)", exc)
-            raise FrameError("unavailable", "the request for a person failed: try again") from None
+    async def _on_handoff(self, frame: Handoff) -> None:
+        # Operators must see a conversation that waits for them: it is stored now.
+        unstored = self.socket.unstored
+        if unstored is not None:
+            if not await store_conversation(self.chat.engine, unstored):
+                self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
+                return
+            self.socket.unstored = None
+        view, changed = await self.chat.set_status(
+            self.conversation_id,
+            "waiting_for_human",
+            only_from=("bot", "closed"),
+            hand_off=True,
+        )
         if view is None:
             self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
         elif not changed:  # already with (or waiting for) a person: say so all the same
             self.socket.send(status_frame(self.conversation_id, view.status))
 
     async def _on_identify(self, frame: Identify) -> None:
-        try:
-            unstored = self.socket.unstored
-            if unstored is not None:
-                if await self.chat.history.last_seq(self.conversation_id) is None:
-                    # Kept until the conversation is stored, and stored with it.
-                    self.socket.unstored = replace(unstored, visitor_data=frame.data)
-                    return
-                self.socket.unstored = None  # another socket of the visitor stored it
-            await set_visitor_data(self.chat.engine, self.conversation_id, frame.data)
-        except Exception as exc:
-            log.warning("visitor socket: identify failed (%s)", exc)
-            raise FrameError("unavailable", "the visitor data was not stored: try again") from None
+        unstored = self.socket.unstored
+        if unstored is not None:
+            if await self.chat.history.last_seq(self.conversation_id) is None:
+                # Kept until the conversation is stored, and stored with it.
+                self.socket.unstored = replace(unstored, visitor_data=frame.data)
+                return
+            self.socket.unstored = None  # another socket of the visitor stored it
+        await set_visitor_data(self.chat.engine, self.conversation_id, frame.data)
+
+    handlers: ClassVar[Mapping[type[Frame], Handler]] = {
+        SendMessage: _on_message,
+        Resume: _on_resume,
+        Typing: _on_typing,
+        Handoff: _on_handoff,
+        Identify: _on_identify,
+        Ping: SocketSession._on_ping,
+    }

@@ -28,7 +28,9 @@
     cached = { access: body.access, until: Date.now() + (lifetime - Math.max(20, lifetime / 5)) * 1000 };
     return body.access;
   }
-  window.Dashboard = { token };
+  // The server refused the token (it expired, or the password changed): mint a fresh one next.
+  function forgetToken() { cached = null; }
+  window.Dashboard = { token, forgetToken };
 
   function element(tag, className, text) {
     const node = document.createElement(tag);

@@ -1,6 +1,7 @@
 // The operator WebSocket (/ws/chat/agent/) shared by the inbox and the conversation view:
 // it authenticates with a short-lived token from the dashboard session, reconnects with
-// backoff, and hands each frame to the handlers registered for its type.
+// backoff (at once with a fresh token when the server ends a live socket's session with 4001),
+// and hands each frame to the handlers registered for its type.
 (() => {
   "use strict";
 
@@ -48,8 +49,17 @@
       }
       emit(frame.type, frame);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       emit("state", "offline");
+      // 4001 on a live socket: its token expired or the session changed. A fresh token from
+      // the dashboard session reconnects at once; auth_ok then resumes as after any reconnect.
+      if (event.code === 4001) {
+        window.Dashboard.forgetToken();
+        if (attempts === 0) { // refused again before auth_ok: backoff as usual
+          attempts = 1;
+          return setTimeout(connect, 0);
+        }
+      }
       retry();
     });
   }

@@ -112,6 +112,8 @@ async def test_a_reload_shows_the_history_at_once_and_continues_the_conversation
     await widget.wait_for_text("bot", SHIPPING_A)
     before = await widget.shown()
     conversation_id = await widget.storage(slug, "conversation_id")
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
 
     await page.reload()
     await widget.part("launcher").wait_for(state="visible")
@@ -123,6 +125,9 @@ async def test_a_reload_shows_the_history_at_once_and_continues_the_conversation
 
     assert restored == before
     assert await widget.storage(slug, "conversation_id") == conversation_id
+    # The visitor token resumed the conversation without being in the URL (nor access logs).
+    assert sockets
+    assert not [url for url in sockets if "visitor_token" in url]
     assert await widget.shown() == [
         *before,
         (4, "visitor", "Can I return an item?"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 
 import redis.asyncio as aioredis
@@ -27,6 +27,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.resyncs = 0
+        self.ended: list[int] = []
         self.arrived = asyncio.Event()
 
     def deliver(self, event: Event) -> None:
@@ -35,6 +36,10 @@ class Recorder:
 
     def resync(self, since: datetime | None = None) -> None:
         self.resyncs += 1
+
+    def end_session(self, epoch: int) -> None:
+        self.ended.append(epoch)
+        self.arrived.set()
 
     @property
     def frames(self) -> list[bytes]:
@@ -99,9 +104,9 @@ async def echo_barrier(redis_url: str, prefix: str, tenant: str) -> AsyncIterato
         return
     async with hub_on(redis_url, prefix) as there:
         barrier = EchoBarrier(there, redis_url, prefix, tenant)
-        await there.join_operators(tenant, barrier.witness)
-        await _until_subscribed(redis_url, prefix, tenant, 1)
-        yield barrier
+        async with there.operators(tenant, barrier.witness):
+            await _until_subscribed(redis_url, prefix, tenant, 1)
+            yield barrier
 
 
 class EchoBarrier:
@@ -142,12 +147,13 @@ async def test_events_reach_the_rooms_of_their_audience_only(
     async with (
         hub_on(backend_redis_url, redis_prefix) as hub,
         echo_barrier(backend_redis_url, redis_prefix, "tenant") as barrier,
+        AsyncExitStack() as rooms,
     ):
         visitor, other_visitor, operator, other_tenant = (Recorder() for _ in range(4))
-        await hub.join_conversation("tenant", "c1", visitor)
-        await hub.join_conversation("tenant", "c2", other_visitor)
-        await hub.join_operators("tenant", operator)
-        await hub.join_operators("someone-else", other_tenant)
+        await rooms.enter_async_context(hub.conversation("tenant", "c1", visitor))
+        await rooms.enter_async_context(hub.conversation("tenant", "c2", other_visitor))
+        await rooms.enter_async_context(hub.operators("tenant", operator))
+        await rooms.enter_async_context(hub.operators("someone-else", other_tenant))
 
         hub.publish(Event(b"both", "c1", 1), "tenant", Audience.EVERYONE)
         hub.publish(Event(b"visitor only", "c1"), "tenant", Audience.VISITORS)
@@ -168,26 +174,30 @@ async def test_a_member_that_left_gets_nothing_more(
         echo_barrier(backend_redis_url, redis_prefix, "tenant") as barrier,
     ):
         member, listener = Recorder(), Recorder()
-        await hub.join_conversation("tenant", "c1", member)
-        await hub.join_conversation("tenant", "c1", listener)
-        hub.publish(Event(b"before", "c1"), "tenant", Audience.EVERYONE)
-        await hub.leave_conversation("tenant", "c1", member)
-        hub.publish(Event(b"after", "c1"), "tenant", Audience.EVERYONE)
-        await barrier.passed(2, listener, "c1")
+        async with hub.conversation("tenant", "c1", listener):
+            async with hub.conversation("tenant", "c1", member):
+                hub.publish(Event(b"before", "c1"), "tenant", Audience.EVERYONE)
+            hub.publish(Event(b"after", "c1"), "tenant", Audience.EVERYONE)
+            await barrier.passed(2, listener, "c1")
+            assert hub.conversation_size("c1") == 1  # the listener
 
     assert member.frames == [b"before"]
     assert listener.frames == [b"before", b"after"]
-    assert hub.conversation_size("c1") == 1  # the listener
+    assert hub.conversation_size("c1") == 0
 
 
 async def test_events_reach_another_instance_in_order_and_once_here(
     redis_url: str, redis_prefix: str
 ) -> None:
-    async with hub_on(redis_url, redis_prefix) as here, hub_on(redis_url, redis_prefix) as there:
+    async with (
+        hub_on(redis_url, redis_prefix) as here,
+        hub_on(redis_url, redis_prefix) as there,
+        AsyncExitStack() as rooms,
+    ):
         near, far_visitor, far_operator = Recorder(), Recorder(), Recorder()
-        await here.join_conversation("tenant", "c1", near)
-        await there.join_conversation("tenant", "c1", far_visitor)
-        await there.join_operators("tenant", far_operator)
+        await rooms.enter_async_context(here.conversation("tenant", "c1", near))
+        await rooms.enter_async_context(there.conversation("tenant", "c1", far_visitor))
+        await rooms.enter_async_context(there.operators("tenant", far_operator))
 
         for seq in range(1, 201):
             here.publish(Event(b"m", "c1", seq), "tenant", Audience.EVERYONE)
@@ -208,19 +218,17 @@ async def test_an_instance_listens_to_a_tenant_only_while_it_has_its_sockets(
 ) -> None:
     async with hub_on(redis_url, redis_prefix) as here, hub_on(redis_url, redis_prefix) as there:
         member = Recorder()
-        await there.join_operators("tenant", member)
-        here.publish(Event(b"while joined", "c1"), "tenant", Audience.OPERATORS)
-        await member.wait_for(1)
-        await there.leave_operators("tenant", member)
-        await there.join_operators("other", Recorder())
-        here.publish(Event(b"after leaving", "c1"), "tenant", Audience.OPERATORS)
-        # A marker on a tenant `there` still listens to, published by `here` after the event:
-        # Redis keeps one connection's publishes in order, so "after leaving" came first.
+        async with there.operators("tenant", member):
+            here.publish(Event(b"while joined", "c1"), "tenant", Audience.OPERATORS)
+            await member.wait_for(1)
         marker = Recorder()
-        await there.join_operators("marker", marker)
-        await _until_subscribed(redis_url, redis_prefix, "marker", 1)
-        here.publish(Event(b"marker", "c1"), "marker", Audience.OPERATORS)
-        await marker.wait_for(1)
+        async with there.operators("marker", marker):
+            await _until_subscribed(redis_url, redis_prefix, "marker", 1)
+            here.publish(Event(b"after leaving", "c1"), "tenant", Audience.OPERATORS)
+            # Redis keeps one connection's publishes in order: once the marker, published by
+            # `here` after the event, has arrived there, the event would have too.
+            here.publish(Event(b"marker", "c1"), "marker", Audience.OPERATORS)
+            await marker.wait_for(1)
 
     assert member.frames == [b"while joined"]
 
@@ -228,10 +236,11 @@ async def test_an_instance_listens_to_a_tenant_only_while_it_has_its_sockets(
 async def test_a_broker_reconnect_asks_every_member_to_resync() -> None:
     hub = RoomHub(MemoryBroker())
     first, second = Recorder(), Recorder()
-    await hub.join_conversation("tenant", "c1", first)
-    await hub.join_operators("tenant", first)
-    await hub.join_operators("tenant", second)
-
-    hub.on_reconnect()
+    async with (
+        hub.conversation("tenant", "c1", first),
+        hub.operators("tenant", first),
+        hub.operators("tenant", second),
+    ):
+        hub.on_reconnect()
 
     assert (first.resyncs, second.resyncs) == (1, 1)

@@ -132,6 +132,27 @@ async def test_a_visitor_token_resumes_the_conversation_without_a_second_greetin
     assert replayed[2] == {"type": "resumed", "last_seq": 3}
 
 
+async def test_a_visitor_token_offered_as_a_subprotocol_resumes_without_being_in_the_url(
+    client: AppClient,
+) -> None:
+    tenant = await register(client)
+    chatbot = await create_chatbot(client, tenant, greeting="")
+    async with client.ws_connect(visitor_path(chatbot["slug"]), protocols=["chatbot.v1"]) as ws:
+        welcome = await next_frame(ws)
+        selected_for_new = ws.protocol
+        await send_message(ws, "first")
+        await message_frame(ws, "bot")
+
+    offered = ["chatbot.v1", f"chatbot.token.{welcome['visitor_token']}"]
+    async with client.ws_connect(visitor_path(chatbot["slug"]), protocols=offered) as ws:
+        again = await next_frame(ws)
+        selected = ws.protocol
+
+    assert (selected_for_new, selected) == ("chatbot.v1", "chatbot.v1")
+    assert again["conversation_id"] == welcome["conversation_id"]
+    assert again["last_seq"] == 2
+
+
 async def test_resume_beyond_the_last_seq_replays_nothing_and_says_the_last_seq(
     client: AppClient,
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from .dashboard_support import PASSWORD, XSS_IMG, XSS_SCRIPT, unique_email
-from support import ServerProcess
+from support import ServerProcess, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -207,3 +207,38 @@ async def test_text_from_operators_and_visitors_is_shown_as_text_and_never_runs(
         assert await page.evaluate("window.__pwned") is None
         assert await page.locator("img[src=x]").count() == 0
     assert dialogs == []
+
+
+async def test_the_inbox_reconnects_with_a_fresh_token_when_a_password_change_ends_its_socket(
+    server: ServerProcess, operator_context: BrowserContext, visitor_context: BrowserContext
+) -> None:
+    base = server.base_url
+    operator = await operator_context.new_page()
+    problems = watch_for_errors(operator)
+    await sign_up(operator, base)
+    slug = await create_chatbot(operator, "Acme Support")
+    await add_question(operator, QUESTION, ANSWER)
+    sockets: list[str] = []
+    operator.on("websocket", lambda socket: sockets.append(socket.url))
+    await operator.get_by_role("link", name="Inbox", exact=True).click()
+    await expect(operator.locator("[data-role=connection]")).to_have_text("Live")
+    await operator.evaluate("window.__sameDocument = true")
+
+    # The password changes in another tab of the same browser: this session goes on, and the
+    # server closes the inbox's socket (4001), which reconnects with a fresh token.
+    profile = await operator_context.new_page()
+    await profile.goto(base + "/dashboard/profile/")
+    await profile.get_by_label("Current password").fill(PASSWORD)
+    await profile.get_by_label("New password", exact=True).fill(PASSWORD + "-changed")
+    await profile.get_by_label("New password again").fill(PASSWORD + "-changed")
+    await profile.get_by_role("button", name="Change password").click()
+    await expect(profile.get_by_role("status")).to_contain_text("Password changed")
+    await until(lambda: len(sockets) > 1, timeout=10, failure="the inbox's socket was not ended")
+    await expect(operator.locator("[data-role=connection]")).to_have_text("Live")
+
+    visitor = await open_widget(visitor_context, base, slug)
+    await visitor_says(visitor, QUESTION)
+    row = operator.locator("[data-role=conversations] > li")
+    await expect(row.locator("[data-role=last-message]")).to_contain_text("9 am")
+    assert await operator.evaluate("window.__sameDocument") is True
+    assert problems == []

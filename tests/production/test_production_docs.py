@@ -85,7 +85,6 @@ def test_a_setting_without_a_description_stops_the_generator(
         "database is locked",
         "migrate",
         "403",
-        "4001",
         "4008",
         "1009",
         "1001",
