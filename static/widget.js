@@ -654,7 +654,8 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
   // stored value that is not a valid protocol token (never one the server made) uses the query.
   function openSocket() {
     if (!visitorToken) return new WebSocket(WS_URL, [PROTOCOL]);
-    if (/^[A-Za-z0-9_-]+$/.test(visitorToken)) {
+    // A subprotocol value must be an HTTP token (RFC 7230 tchar); signed tokens contain dots.
+    if (/^[A-Za-z0-9._~-]+$/.test(visitorToken)) {
       return new WebSocket(WS_URL, [PROTOCOL, "chatbot.token." + visitorToken]);
     }
     return new WebSocket(WS_URL + "?visitor_token=" + encodeURIComponent(visitorToken), [PROTOCOL]);
