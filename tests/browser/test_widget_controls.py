@@ -129,6 +129,10 @@ async def test_identify_stores_the_visitor_data_on_the_conversation(
 
     await page.evaluate("window.Chatbot.identify({email: 'ada@example.com', plan: 'pro'})")
     await page.evaluate("window.Chatbot.identify({plan: 'team'})")
+    # A conversation is stored at the visitor's first message, with what identify said before.
+    await widget.open()
+    await widget.send("hello")
+    await widget.wait_for_text("bot", "hello")
     expected = {"email": "ada@example.com", "plan": "team"}
     for _ in range(100):  # stored a moment after the frame: at most 10 s
         if await owner.visitor_data(conversation_id) == expected:

@@ -100,7 +100,7 @@ async def test_the_demo_answers_opening_hours_and_refuses_the_weather_with_the_s
     app = create_app(settings)
     add_demo_seeding(app)
     client = await aiohttp_client(app)
-    embedder = process_embedder()
+    embedder = process_embedder(settings.brains.model_dir)  # the app's own, shared
     assert embedder is not None, "the sentence model is not installed"
     await until(lambda: embedder.loaded, 60, "the sentence model was never loaded")
     record = await chatbot_by_slug(client.app, DEMO_SLUG)

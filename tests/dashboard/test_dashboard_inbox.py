@@ -32,6 +32,11 @@ async def slug_of(client: AppClient, chatbot_id: str) -> str:
     return page.split('id="f-slug" name="slug" type="text" value="', 1)[1].split('"', 1)[0]
 
 
+def _acknowledges(frame: dict[str, Any], client_id: str) -> bool:
+    message = frame.get("message") or {}
+    return frame["type"] == "message" and message.get("client_id") == client_id
+
+
 async def inbox_items(client: AppClient, query: str = "") -> list[dict[str, Any]]:
     response = await client.get("/dashboard/inbox/data/" + query)
     assert response.status == 200, await response.text()
@@ -180,13 +185,22 @@ async def test_a_long_conversation_shows_its_latest_thousand_messages(
         rate_limits={"visitor_messages": "2000/minute"},  # 1,005 messages in a few seconds
     )
     await sign_up(client)
-    # Without knowledge the bot answers the first message(s) with the fallback and hands the
+    # Without knowledge the bot answers the first message with the fallback and hands the
     # conversation to a person; from then on only the visitor writes.
     chatbot_id = await create_chatbot(client, greeting="")
-    texts = [f"message {n}" for n in range(1, 1006)]
-    conversation_id = await visitor_says(
-        client, await slug_of(client, chatbot_id), texts, answered=False
-    )
+    slug = await slug_of(client, chatbot_id)
+    async with client.ws_connect(f"/ws/chat/public/{slug}/") as ws:
+        conversation_id = (await ws.receive_json(timeout=5))["conversation_id"]
+        for number in range(1, 1006):
+            await ws.send_json(
+                {"type": "message", "text": f"message {number}", "client_id": f"c{number}"}
+            )
+            # Each acknowledged before the next; the first also waits for the handoff.
+            while not _acknowledges(await ws.receive_json(timeout=10), f"c{number}"):
+                pass
+            if number == 1:
+                while (await ws.receive_json(timeout=10)).get("status") != "waiting_for_human":
+                    pass
 
     page = await (await client.get(f"/dashboard/conversations/{conversation_id}/")).text()
 
