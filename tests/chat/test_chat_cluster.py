@@ -217,6 +217,8 @@ async def test_delivery_resumes_after_redis_restarts_and_nothing_is_missing_or_d
                     "client_id": "o1",
                 }
             )
+            # Not a wait for anything: the outage lasts a second, long enough for the
+            # instances to notice it, with these writes made while it lasts.
             await asyncio.sleep(1.0)
 
             redis.start()

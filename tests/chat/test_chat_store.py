@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import os
 import signal
 import sqlite3
+import termios
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
@@ -22,7 +25,7 @@ from chatbot.storage.schema import conversations, messages
 from chatbot.storage.values import as_utc
 
 from conftest import drop_postgres_database
-from support import sqlite_writer_processes
+from support import sqlite_writer_processes, until
 
 
 @pytest.fixture
@@ -371,6 +374,17 @@ async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
     assert seqs == list(range(1, 11))
 
 
+def unread_input(pid: int) -> int:
+    """Bytes waiting in a process's standard input pipe (Linux: the pipe opened through /proc)."""
+    descriptor = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        waiting = array.array("i", [0])
+        fcntl.ioctl(descriptor, termios.FIONREAD, waiting)
+        return waiting[0]
+    finally:
+        os.close(descriptor)
+
+
 def writer_processes() -> list[int]:
     return sqlite_writer_processes(os.getpid())
 
@@ -407,7 +421,9 @@ async def test_a_writer_process_that_dies_is_replaced_and_its_unanswered_writes_
     unanswered = asyncio.create_task(
         sqlite_store.append(Write(conversation_id, "visitor", "x", "c1"))
     )
-    await asyncio.sleep(0.2)
+    await until(
+        lambda: unread_input(writer) > 0, 10, "the write never reached the writer's input pipe"
+    )
     os.kill(writer, signal.SIGKILL)
 
     with pytest.raises(StoreUnavailable):
