@@ -105,6 +105,7 @@ class ChatSocket:
     __slots__ = (
         "_closer",
         "_corked",
+        "_held",
         "_queue",
         "_sent",
         "_shared",
@@ -126,6 +127,7 @@ class ChatSocket:
         self._queue: deque[_Item] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._corked: list[bytes] | None = None
+        self._held: list[_Item] | None = None
         self._closer: asyncio.Task[None] | None = None
         # The last seq sent per conversation; insertion order doubles as recency for eviction.
         self._sent: dict[str, int] = {}
@@ -156,6 +158,21 @@ class ChatSocket:
     def resync(self, since: datetime | None = None) -> None:
         self._put(_Resync(since))
 
+    def hold(self) -> None:
+        """Keep what the room delivers until `release`; frames `send` queues still go out.
+
+        A visitor's socket joins its conversation's room before it reads the welcome's
+        `last_seq`, so that no message slips in between; held, nothing of the room comes
+        before the welcome.
+        """
+        self._held = []
+
+    def release(self) -> None:
+        """Deliver, in order, what the room delivered while the socket was held."""
+        held, self._held = self._held, None
+        for item in held or ():
+            self._put(item)
+
     def close(self, code: int, reason: str) -> None:
         """Start closing (once): queued frames are dropped, the close frame is sent."""
         if self._closer is not None:
@@ -175,6 +192,9 @@ class ChatSocket:
 
     def _put(self, item: _Item) -> None:
         if self._closer is not None:
+            return
+        if self._held is not None and not isinstance(item, bytes):
+            self._held.append(item)
             return
         if self._queue is None and self._writer is None and self._write_now(item):
             return

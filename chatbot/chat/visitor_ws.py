@@ -82,8 +82,12 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         conversation = opened.conversation
         socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
         session = VisitorSession(chat, chatbot, conversation.id, socket, request_id_of(request))
+        socket.hold()  # the welcome is the first frame, whatever the room delivers meanwhile
         async with chat.hub.conversation(chatbot.owner_id, conversation.id, socket):
-            await _welcome(chat, chatbot, opened, socket)
+            try:
+                await _welcome(chat, chatbot, opened, socket)
+            finally:
+                socket.release()
             await session.run()
     return ws
 
