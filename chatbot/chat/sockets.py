@@ -194,7 +194,10 @@ class ChatSocket:
         if self._closer is not None:
             return
         if self._held is not None and not isinstance(item, bytes):
-            self._held.append(item)
+            if len(self._held) < self._shared.queue_size:  # bounded like the queue
+                self._held.append(item)
+            else:
+                self.close(CLOSE_TOO_SLOW, TOO_SLOW)
             return
         if self._queue is None and self._writer is None and self._write_now(item):
             return
