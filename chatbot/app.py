@@ -25,6 +25,7 @@ from chatbot.openapi.routes import setup_openapi
 from chatbot.pages import setup_templates
 from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
+from chatbot.spend.routes import add_usage_routes
 from chatbot.widget.routes import add_widget_routes, setup_static
 
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     add_chatbot_routes(routes)
     add_knowledge_routes(routes)
     add_conversation_routes(routes)
+    add_usage_routes(routes)
     add_chat_routes(routes)
     add_widget_routes(routes)
     setup_dashboard(app, routes)

@@ -18,10 +18,12 @@ fallback message with `handoff` set.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from chatbot.brains.usage import TokenUsage
 
 if TYPE_CHECKING:
     from chatbot.retrieval.index import KnowledgeIndex
@@ -62,8 +64,9 @@ class Verdict:
 
 ANSWERED = Verdict()
 
-# What a brain's generator yields: text deltas, and at most one Verdict (the last one wins).
-BrainEvent = str | Verdict
+# What a brain's generator yields: text deltas, at most one Verdict (the last one wins), and
+# for brains that spend tokens their TokenUsage (the last one wins).
+BrainEvent = str | Verdict | TokenUsage
 
 
 class Brain(Protocol):
@@ -86,8 +89,12 @@ class BrainReply:
         self._fallback_message = fallback_message
         self._parts: list[str] = []
         self._pending: list[str] = []
+        self._usage: TokenUsage | None = None
+        self._ended = False
         self.verdict = ANSWERED
         self.finished = False
+        # Awaited once when the reply ends, whole or abandoned (e.g. to record its usage).
+        self.on_end: Callable[[BrainReply], Awaitable[None]] | None = None
 
     @property
     def text(self) -> str:
@@ -99,12 +106,25 @@ class BrainReply:
         """Whether the conversation should wait for a human."""
         return self.verdict.handoff
 
+    @property
+    def usage(self) -> TokenUsage | None:
+        """The tokens the answer cost; None for brains that spend none.
+
+        A reply that stopped before its brain's final count (abandoned mid-answer) counts the
+        prompt and an estimate of what it streamed.
+        """
+        usage = self._usage
+        if usage is not None and usage.provisional:
+            return usage.with_completion(self.text)
+        return usage
+
     def __aiter__(self) -> BrainReply:
         return self
 
     async def __anext__(self) -> str:
         while not self._pending:
             if self.finished:
+                await self._end()
                 raise StopAsyncIteration
             try:
                 event = await anext(self._events)
@@ -123,6 +143,8 @@ class BrainReply:
             else:
                 if isinstance(event, Verdict):
                     self.verdict = event
+                elif isinstance(event, TokenUsage):
+                    self._usage = event
                 elif event:
                     self._pending.append(event)
         delta = self._pending.pop(0)
@@ -144,6 +166,17 @@ class BrainReply:
         """Stop the brain early, releasing what it holds (a finished brain holds nothing)."""
         if not self.finished and isinstance(self._events, AsyncGenerator):
             await self._events.aclose()
+        await self._end()
+
+    async def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self.on_end is not None:
+            try:
+                await self.on_end(self)
+            except Exception:
+                log.exception("a brain reply's end hook failed")
 
     async def __aenter__(self) -> BrainReply:
         return self

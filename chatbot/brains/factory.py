@@ -75,6 +75,14 @@ class Brains:
             return self.openai
         return self.knowledge
 
+    def fallback_for(self, config: Mapping[str, Any] | None) -> str:
+        """The chatbot's own fallback message, or the server's."""
+        try:
+            own = parse_brain_config(config).fallback_message
+        except ValidationError:
+            own = None
+        return own or self.fallback_message
+
     def reply(self, request: BrainRequest) -> BrainReply:
         """Start the reply of the chatbot's brain; an unusable setting gets the fallback."""
         try:
@@ -93,3 +101,8 @@ def brain_type(config: Mapping[str, Any] | None) -> str:
     """The brain's type name for logs and metrics ("knowledge" when unset or unreadable)."""
     kind = (config or {}).get("type", "knowledge")
     return kind if isinstance(kind, str) else "knowledge"
+
+
+def spends_tokens(config: Mapping[str, Any] | None) -> bool:
+    """Whether the brain pays a provider per token (and so counts them and has budgets)."""
+    return brain_type(config) == "openai"

@@ -25,7 +25,8 @@ from chatbot.brains.base import (
     fallback_delta,
 )
 from chatbot.brains.schemas import OpenAIBrainConfig, parse_brain_config
-from chatbot.brains.sse import SseDecoder, StreamError, completion_delta, completion_message
+from chatbot.brains.sse import SseDecoder, StreamError, completion_chunk, completion_message
+from chatbot.brains.usage import TokenUsage, estimate_prompt, reported_usage
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,12 @@ MAX_CONTEXT_CHARS = 1_500  # per passage
 MAX_TURN_CHARS = 4_000
 MAX_ANSWER_CHARS = 16_000  # a runaway provider is cut off here
 MAX_ERROR_BODY = 300
+# Asks for the token counts in a last chunk; servers that refuse the option get a second try.
+STREAM_OPTIONS = {"include_usage": True}
+
+
+class _StreamOptionsRefused(Exception):
+    """The server answered 400 or 422 naming `stream_options`: it does not know the option."""
 
 
 class ProviderError(Exception):
@@ -88,11 +95,18 @@ class OpenAIBrain:
             return
         fallback = config.fallback_message or self._fallback_message
         messages = await self._messages(request, config)
+        # Counted until the provider's own count arrives, in case the answer stops first.
+        estimate = estimate_prompt(messages)
+        yield estimate
         answer = ""
+        usage: TokenUsage | None = None
         try:
-            async for delta in self._complete(self._http, config, messages):
-                answer += delta
-                yield delta
+            async for event in self._complete(self._http, config, messages):
+                if isinstance(event, TokenUsage):
+                    usage = event
+                    continue
+                answer += event
+                yield event
         except ProviderError as exc:
             log.warning(
                 "chat completion for %r from %s failed: %s",
@@ -100,9 +114,12 @@ class OpenAIBrain:
                 config.completions_url,
                 exc,
             )
+            # Tokens are spent once text streams; a refused request costs nothing.
+            yield usage or (estimate.with_completion(answer) if answer else TokenUsage(0, 0))
             yield fallback_delta(answer, fallback)
             yield Verdict(handoff=True, reason=exc.reason)
             return
+        yield usage or estimate.with_completion(answer)
         if not answer.strip():
             yield fallback
             yield Verdict(handoff=True, reason="empty_answer")
@@ -130,12 +147,28 @@ class OpenAIBrain:
         http: aiohttp.ClientSession,
         config: OpenAIBrainConfig,
         messages: list[dict[str, str]],
-    ) -> AsyncIterator[str]:
-        body: dict[str, Any] = {"model": config.model, "messages": messages, "stream": True}
+    ) -> AsyncIterator[str | TokenUsage]:
+        body: dict[str, Any] = {
+            "model": config.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": STREAM_OPTIONS,
+        }
         if config.temperature is not None:
             body["temperature"] = config.temperature
         if config.max_tokens is not None:
             body["max_tokens"] = config.max_tokens
+        try:
+            async for event in self._post(http, config, body):
+                yield event
+        except _StreamOptionsRefused:
+            del body["stream_options"]
+            async for event in self._post(http, config, body):
+                yield event
+
+    async def _post(
+        self, http: aiohttp.ClientSession, config: OpenAIBrainConfig, body: dict[str, Any]
+    ) -> AsyncIterator[str | TokenUsage]:
         headers = {"Accept": "text/event-stream"}
         if config.api_key is not None:
             headers["Authorization"] = f"Bearer {config.api_key.get_secret_value()}"
@@ -156,15 +189,24 @@ class OpenAIBrain:
                     )
                 if response.status != 200:
                     detail = await response.content.read(MAX_ERROR_BODY)
+                    if (
+                        response.status in (400, 422)
+                        and "stream_options" in body
+                        and b"stream_options" in detail
+                    ):
+                        raise _StreamOptionsRefused
                     raise ProviderError(
                         "http_error",
                         f"HTTP {response.status}: {detail.decode(errors='replace')!r}",
                     )
                 if response.content_type == "application/json":
-                    yield completion_message(await response.json())
+                    whole = await response.json()
+                    yield completion_message(whole)
+                    if usage := reported_usage(whole.get("usage")):
+                        yield usage
                     return
-                async for delta in _stream_deltas(response):
-                    yield delta
+                async for event in _stream_events(response):
+                    yield event
         except TimeoutError:
             raise ProviderError("timeout", "no answer in time") from None
         except StreamError as exc:
@@ -174,25 +216,31 @@ class OpenAIBrain:
             raise ProviderError("connection_error", f"{type(exc).__name__}: {exc}") from None
 
 
-async def _stream_deltas(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+async def _stream_events(response: aiohttp.ClientResponse) -> AsyncIterator[str | TokenUsage]:
+    """The streamed text deltas, and the usage when the server reports it."""
     decoder = SseDecoder()
     length = 0
     async for raw in response.content:
         data = decoder.feed(raw.decode("utf-8"))
         if data is None:
             continue
-        delta = completion_delta(data)
-        if delta is None:
+        chunk = completion_chunk(data)
+        if chunk is None:
             return
-        length += len(delta)
+        if chunk.usage is not None:
+            yield chunk.usage
+        length += len(chunk.delta)
         if length > MAX_ANSWER_CHARS:
             return
-        if delta:
-            yield delta
+        if chunk.delta:
+            yield chunk.delta
     # Some servers close without `[DONE]`: what arrived is the answer.
     data = decoder.flush()
-    if data is not None and (delta := completion_delta(data)):
-        yield delta
+    if data is not None and (chunk := completion_chunk(data)) is not None:
+        if chunk.usage is not None:
+            yield chunk.usage
+        if chunk.delta:
+            yield chunk.delta
 
 
 def chat_messages(history: Sequence[Turn], question: str) -> list[dict[str, str]]:

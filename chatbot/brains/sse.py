@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
+
+from chatbot.brains.usage import TokenUsage, reported_usage
 
 DONE = "[DONE]"
 
@@ -39,8 +42,16 @@ class SseDecoder:
         return data
 
 
-def completion_delta(data: str) -> str | None:
-    """The text of one streamed chunk ("" when it has none), or None for the `[DONE]` marker."""
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One streamed chunk: its text ("" when it has none) and the usage, when it reports one."""
+
+    delta: str
+    usage: TokenUsage | None = None
+
+
+def completion_chunk(data: str) -> Chunk | None:
+    """One streamed chunk's text and usage, or None for the `[DONE]` marker."""
     if data.strip() == DONE:
         return None
     try:
@@ -50,9 +61,11 @@ def completion_delta(data: str) -> str | None:
     if not isinstance(chunk, dict):
         raise StreamError("a data line is not a JSON object")
     _raise_for_error(chunk)
+    # Asked for with `stream_options.include_usage`: a last chunk with empty `choices`.
+    usage = reported_usage(chunk.get("usage"))
     choices = chunk.get("choices")
     if choices is None or choices == []:
-        return ""  # usage-only and keep-alive chunks
+        return Chunk("", usage)  # usage-only and keep-alive chunks
     if not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise StreamError("'choices' is not a list of objects")
     delta = choices[0].get("delta") or {}
@@ -60,14 +73,21 @@ def completion_delta(data: str) -> str | None:
         raise StreamError("'delta' is not an object")
     content = delta.get("content")
     if content is None:
-        return ""  # the role-only first chunk, or the finish_reason chunk
+        return Chunk("", usage)  # the role-only first chunk, or the finish_reason chunk
     if not isinstance(content, str):
         raise StreamError("'delta.content' is not a string")
-    return content
+    return Chunk(content, usage)
+
+
+def completion_delta(data: str) -> str | None:
+    """The text of one streamed chunk ("" when it has none), or None for the `[DONE]` marker."""
+    chunk = completion_chunk(data)
+    return None if chunk is None else chunk.delta
 
 
 def completion_message(body: Any) -> str:
-    """The answer of a non-streamed completion, from servers that ignore `stream: true`."""
+    """The answer of a non-streamed completion, from servers that ignore `stream: true`
+    (its usage: `reported_usage(body.get("usage"))`)."""
     if not isinstance(body, dict):
         raise StreamError("the answer is not a JSON object")
     _raise_for_error(body)

@@ -30,6 +30,7 @@ from chatbot.chatbots.repository import ChatbotRecord
 from chatbot.conversations.message import MessageView
 from chatbot.knowledge.index import knowledge_index
 from chatbot.metrics import metrics_of
+from chatbot.spend.budget import budgeted_reply
 
 if TYPE_CHECKING:
     from chatbot.chat.service import ChatService
@@ -164,8 +165,16 @@ class BotRunner:
             typing = Event(typing_frame("bot", conversation_id), conversation_id)
             chat.hub.publish(typing, tenant_id, Audience.EVERYONE)
             request = await self._request(chatbot, message)
-            # A setting that no longer parses gets the fallback answer from `Brains.reply`.
-            reply = self._brains.reply(request) if brain is None else brain.reply(request)
+            # A setting that no longer parses gets the fallback answer from `Brains.reply`;
+            # a chatbot over its token budget gets it too, and a handoff.
+            reply = await budgeted_reply(
+                chat.app,
+                self._brains,
+                chatbot,
+                request,
+                conversation_id=conversation_id,
+                brain=brain,
+            )
             async with reply:
                 async for delta in reply:
                     token = Event(bot_token_frame(conversation_id, delta), conversation_id)

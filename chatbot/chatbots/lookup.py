@@ -40,6 +40,7 @@ def _encode(record: ChatbotRecord) -> bytes:
         "allowed_origins": list(record.allowed_origins),
         "brain": dict(record.brain),
         "theme": dict(record.theme),
+        "token_budget": dict(record.token_budget),
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
     }
@@ -61,6 +62,7 @@ def _decode(raw: bytes) -> ChatbotRecord | None:
         theme=data["theme"],
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
+        token_budget=data.get("token_budget") or {},
     )
 
 

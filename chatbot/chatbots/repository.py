@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,9 @@ class ChatbotRecord:
     theme: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    # {"monthly": N | None, "per_conversation": N | None}, as stored (read it with
+    # `schemas.stored_token_budget`).
+    token_budget: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _record(row: Row[Any]) -> ChatbotRecord:
@@ -54,6 +57,7 @@ def _record(row: Row[Any]) -> ChatbotRecord:
         theme=dict(row.theme or {}),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        token_budget=dict(row.token_budget or {}),
     )
 
 
@@ -81,6 +85,7 @@ async def create_chatbot(
     allowed_origins: list[str],
     brain: Mapping[str, Any],
     theme: Mapping[str, Any],
+    token_budget: Mapping[str, Any] | None = None,
 ) -> ChatbotRecord:
     """Insert a chatbot; a generated slug gets a free suffix, a chosen one raises SlugTaken."""
     now = utcnow()
@@ -92,6 +97,7 @@ async def create_chatbot(
         "allowed_origins": list(allowed_origins),
         "brain": dict(brain),
         "theme": dict(theme),
+        "token_budget": dict(token_budget or {}),
         "created_at": now,
         "updated_at": now,
     }

@@ -29,6 +29,8 @@ from chatbot.chatbots.schemas import (
     ChatbotOut,
     ChatbotUpdate,
     Theme,
+    TokenBudget,
+    stored_token_budget,
 )
 from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
@@ -68,6 +70,7 @@ def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
         allowed_origins=list(record.allowed_origins),
         brain=public_brain_config(record.brain),
         theme=_theme(record.theme),
+        token_budget=stored_token_budget(record.token_budget),
         created_at=iso(record.created_at) or "",
         updated_at=iso(record.updated_at) or "",
         embed_snippet=embed_snippet(base_url, record.slug),
@@ -106,6 +109,7 @@ async def create_chatbot(request: web.Request) -> web.Response:
             allowed_origins=body.allowed_origins,
             brain=stored_brain_config(body.brain or parse_brain_config(None)),
             theme=(body.theme or Theme()).model_dump(),
+            token_budget=(body.token_budget or TokenBudget()).model_dump(),
         )
     except SlugTaken as exc:
         raise _slug_taken(exc.slug) from None
@@ -145,6 +149,10 @@ def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
     if "theme" in sent:
         theme = body.theme.applied_to(dict(current.theme)) if body.theme else Theme()
         changes["theme"] = theme.model_dump()
+    if "token_budget" in sent:
+        update = body.token_budget
+        budget = update.applied_to(dict(current.token_budget)) if update else TokenBudget()
+        changes["token_budget"] = budget.model_dump()
     return changes
 
 

@@ -15,7 +15,7 @@ from chatbot.chatbots.origins import (
     normalize_origin,
 )
 from chatbot.chatbots.slugs import SLUG_SCHEMA, checked_slug
-from chatbot.openapi.fields import NOT_NULL, Rule, Text, omitted
+from chatbot.openapi.fields import JSON_INTEGER, NOT_NULL, Rule, Text, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
 
 DEFAULT_GREETING = "Hi! How can I help you today?"
@@ -110,6 +110,41 @@ class ThemeUpdate(_Body):
         return Theme.model_validate(known)
 
 
+# A trillion tokens: far past any real budget, and within PostgreSQL's BIGINT.
+MAX_TOKEN_BUDGET = 1_000_000_000_000
+Tokens = Annotated[int, Field(ge=1, le=MAX_TOKEN_BUDGET), JSON_INTEGER]
+_MONTHLY = "tokens a calendar month (UTC) for this chatbot; null: no limit"
+_PER_CONVERSATION = "tokens for one conversation; null: no limit"
+
+
+class TokenBudget(_Body):
+    """What an LLM brain may spend. Once a limit is reached, answers are the fallback message
+    and the conversation is handed to a person."""
+
+    monthly: Tokens | None = Field(default=None, description=_MONTHLY)
+    per_conversation: Tokens | None = Field(default=None, description=_PER_CONVERSATION)
+
+
+class TokenBudgetUpdate(_Body):
+    """Budget fields to change; the others keep their values (null removes that limit)."""
+
+    monthly: Tokens | None = Field(default=None, description=_MONTHLY)
+    per_conversation: Tokens | None = Field(default=None, description=_PER_CONVERSATION)
+
+    def applied_to(self, budget: dict[str, Any]) -> TokenBudget:
+        """The stored budget with these changes."""
+        merged = {**stored_token_budget(budget).model_dump(), **self.model_dump(exclude_unset=True)}
+        return TokenBudget.model_validate(merged)
+
+
+def stored_token_budget(stored: Any) -> TokenBudget:
+    """The budget as stored; one that no longer validates means no limit (never a crash)."""
+    try:
+        return TokenBudget.model_validate(stored or {})
+    except ValueError:
+        return TokenBudget()
+
+
 class ChatbotCreate(_Body):
     """`POST /api/chatbots/`: only the name is required."""
 
@@ -123,6 +158,7 @@ class ChatbotCreate(_Body):
     )
     brain: BrainConfig | None = Field(default=None, description='default {"type": "knowledge"}')
     theme: Theme | None = None
+    token_budget: TokenBudget | None = Field(default=None, description="default: no limits")
 
 
 class ChatbotUpdate(_Body):
@@ -136,6 +172,9 @@ class ChatbotUpdate(_Body):
         "an omitted api_key keeps the stored one for the same server"
     )
     theme: ThemeUpdate | None = None
+    token_budget: TokenBudgetUpdate | None = Field(
+        default=None, description="null: no limits; an object changes the limits it names"
+    )
 
 
 class ChatbotOut(BaseModel):
@@ -148,6 +187,7 @@ class ChatbotOut(BaseModel):
     allowed_origins: list[str]
     brain: dict[str, Any]
     theme: Theme
+    token_budget: TokenBudget
     created_at: str
     updated_at: str
     embed_snippet: str

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -73,6 +75,8 @@ chatbots = Table(
     Column("allowed_origins", JSON, nullable=False, default=list),
     Column("brain", JSON, nullable=False, default=dict),
     Column("theme", JSON, nullable=False, default=dict),
+    # {"monthly": N | null, "per_conversation": N | null}: tokens an LLM brain may spend.
+    Column("token_budget", JSON, nullable=False, server_default=text("'{}'")),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -159,4 +163,52 @@ messages = Table(
         sqlite_where=text("client_id IS NOT NULL"),
         postgresql_where=text("client_id IS NOT NULL"),
     ),
+)
+
+
+def _tokens(name: str) -> Column[int]:
+    return Column(name, BigInteger, nullable=False, default=0, server_default="0")
+
+
+def _usage_chatbot_id() -> Column[str]:
+    return Column("chatbot_id", ID, ForeignKey("chatbots.id", ondelete="CASCADE"), primary_key=True)
+
+
+# Tokens spent by LLM brains, added to atomically once per answer: the count every instance
+# shares, and the one the budgets are checked against. Months and days are UTC.
+token_usage_months = Table(
+    "token_usage_months",
+    metadata,
+    _usage_chatbot_id(),
+    Column("month", String(7), primary_key=True),  # "2026-01"
+    _tokens("prompt_tokens"),
+    _tokens("completion_tokens"),
+    Column("replies", Integer, nullable=False, default=0, server_default="0"),
+    Column("estimated_replies", Integer, nullable=False, default=0, server_default="0"),
+    # The monthly budget whose reaching was logged, so that it is logged once (not per answer).
+    Column("warned_budget", BigInteger, nullable=True),
+)
+
+token_usage_days = Table(
+    "token_usage_days",
+    metadata,
+    _usage_chatbot_id(),
+    Column("day", Date, primary_key=True),
+    _tokens("prompt_tokens"),
+    _tokens("completion_tokens"),
+    Column("replies", Integer, nullable=False, default=0, server_default="0"),
+)
+
+conversation_token_usage = Table(
+    "conversation_token_usage",
+    metadata,
+    Column(
+        "conversation_id",
+        ID,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _tokens("prompt_tokens"),
+    _tokens("completion_tokens"),
+    Column("warned_cap", BigInteger, nullable=True),  # as warned_budget, for the conversation
 )
