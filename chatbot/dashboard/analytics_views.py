@@ -12,12 +12,15 @@ from chatbot.chatbots import repository as chatbots_repo
 from chatbot.dashboard.analytics import DateRange, analytics
 from chatbot.dashboard.charts import Series, duration, stacked_bars
 from chatbot.dashboard.pages import current_operator, page, render
+from chatbot.spend.ledger import days_spent
+from chatbot.spend.notices import budget_notices
 from chatbot.storage.values import utcnow
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 COLOURS = {"visitor": "#2563eb", "bot": "#94a3b8", "operator": "#16a34a"}
 HANDED_COLOUR = "#f59e0b"
+TOKEN_COLOURS = {"prompt": "#7c3aed", "completion": "#c4b5fd"}
 
 
 def _day(query: Any, name: str, problems: list[str]) -> date | None:
@@ -57,6 +60,10 @@ async def analytics_page(request: web.Request) -> web.StreamResponse:
         problem = f"{problem} That chatbot is not yours: showing all of them.".strip()
         chatbot_id = None
     data = await analytics(engine, owner_id, selected, chatbot_id)
+    shown = [chatbot for chatbot in chatbots if chatbot_id in (None, chatbot.id)]
+    tokens = await days_spent(
+        engine, [chatbot.id for chatbot in shown], selected.start, selected.end
+    )
     days = selected.days
     handed = data.handed_off
     bot_only = {day: total - handed.get(day, 0) for day, total in data.conversations.items()}
@@ -87,6 +94,22 @@ async def analytics_page(request: web.Request) -> web.StreamResponse:
             [Series("Median wait", COLOURS["operator"], data.daily_median_answer())],
             value_label=duration,
         ),
+        stacked_bars(
+            "LLM tokens per day",
+            days,
+            [
+                Series(
+                    "Prompt",
+                    TOKEN_COLOURS["prompt"],
+                    {d: s.prompt_tokens for d, s in tokens.items()},
+                ),
+                Series(
+                    "Completion",
+                    TOKEN_COLOURS["completion"],
+                    {d: s.completion_tokens for d, s in tokens.items()},
+                ),
+            ],
+        ),
     ]
     share = data.handed_off_share
     median = data.median_answer_seconds
@@ -96,11 +119,13 @@ async def analytics_page(request: web.Request) -> web.StreamResponse:
         "chatbots": chatbots,
         "chatbot_id": chatbot_id,
         "charts": charts,
+        "budget_notices": await budget_notices(engine, shown, utcnow().date()),
         "kpis": [
             ("Conversations", str(data.total_conversations)),
             ("Messages", str(data.total_messages)),
             ("Handed to a person", "–" if share is None else f"{share:.0%}"),
             ("Median first answer", "–" if median is None else duration(median)),
+            ("LLM tokens", f"{sum(spent.total_tokens for spent in tokens.values()):,}"),
         ],
     }
     return render(request, "analytics.html", context)

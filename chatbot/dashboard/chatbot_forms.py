@@ -15,7 +15,13 @@ from chatbot.brains.schemas import (
     stored_brain_config,
 )
 from chatbot.chatbots.repository import ChatbotRecord
-from chatbot.chatbots.schemas import DEFAULT_GREETING, ChatbotCreate, ChatbotUpdate, Theme
+from chatbot.chatbots.schemas import (
+    DEFAULT_GREETING,
+    ChatbotCreate,
+    ChatbotUpdate,
+    Theme,
+    stored_token_budget,
+)
 from chatbot.dashboard.forms import lines, validate_form
 
 TEXT_FIELDS = (
@@ -29,6 +35,8 @@ TEXT_FIELDS = (
     "model",
     "api_key",
     "system_prompt",
+    "monthly_tokens",
+    "conversation_tokens",
     "title",
     "primary_color",
     "position",
@@ -40,7 +48,14 @@ BRAIN_TYPES = (
     ("echo", "Echo: repeats the visitor (for tests)"),
 )
 # Where a validation error's path names no form field, the closest field that does.
-_ALIASES = {"brain": "brain_type", "theme": "title", "type": "brain_type"}
+_ALIASES = {
+    "brain": "brain_type",
+    "theme": "title",
+    "type": "brain_type",
+    "token_budget": "monthly_tokens",
+    "monthly": "monthly_tokens",
+    "per_conversation": "conversation_tokens",
+}
 
 
 def _theme(stored: Mapping[str, Any]) -> Theme:
@@ -66,6 +81,7 @@ def stored_values(record: ChatbotRecord) -> dict[str, str]:
     """The form filled from a stored chatbot; the provider key is never shown."""
     brain = public_brain_config(record.brain)
     theme = _theme(record.theme)
+    budget = stored_token_budget(record.token_budget)
 
     def text(value: Any) -> str:
         return "" if value is None else str(value)
@@ -81,6 +97,8 @@ def stored_values(record: ChatbotRecord) -> dict[str, str]:
         "model": text(brain.get("model")),
         "api_key": "",
         "system_prompt": text(brain.get("system_prompt")),
+        "monthly_tokens": text(budget.monthly),
+        "conversation_tokens": text(budget.per_conversation),
         "title": text(theme.title),
         "primary_color": theme.primary_color,
         "position": theme.position,
@@ -112,8 +130,18 @@ def _brain(values: Mapping[str, str]) -> dict[str, Any]:
     return brain
 
 
+def _tokens(value: str) -> str | None:
+    # Thousands separators are welcome: "1,000,000" and "1 000 000" are a million.
+    digits = "".join(value.split()).replace(",", "").replace("_", "")
+    return digits or None
+
+
 def _common(values: Mapping[str, str]) -> dict[str, Any]:
     return {
+        "token_budget": {
+            "monthly": _tokens(values["monthly_tokens"]),
+            "per_conversation": _tokens(values["conversation_tokens"]),
+        },
         "name": values["name"],
         "greeting": values["greeting"],
         "allowed_origins": lines(values["allowed_origins"]),
@@ -161,6 +189,7 @@ def changes(
         "allowed_origins": body.allowed_origins,
         "brain": stored_brain_config(brain),
         "theme": body.theme.applied_to({}).model_dump(),
+        "token_budget": body.token_budget.applied_to({}).model_dump() if body.token_budget else {},
     }
     if body.slug is not None:
         result["slug"] = body.slug

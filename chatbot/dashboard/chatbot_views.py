@@ -13,7 +13,7 @@ from chatbot.chatbots import repository as repo
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
 from chatbot.chatbots.routes import embed_snippet, public_base_url
-from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme
+from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme, TokenBudget
 from chatbot.dashboard import chatbot_forms as forms
 from chatbot.dashboard.forms import FormErrors
 from chatbot.dashboard.pages import (
@@ -27,6 +27,8 @@ from chatbot.dashboard.pages import (
 )
 from chatbot.dashboard.session import SESSION, flash
 from chatbot.knowledge.index import knowledge_removed
+from chatbot.spend.notices import budget_notices
+from chatbot.storage.values import utcnow
 
 
 async def owned_chatbot(request: web.Request, chatbot_id: str | None = None) -> ChatbotRecord:
@@ -73,8 +75,10 @@ def _form_page(
 
 @page()
 async def chatbot_list(request: web.Request) -> web.StreamResponse:
-    records = await repo.list_chatbots(request.app[keys.ENGINE], current_operator(request).id)
-    return render(request, "chatbots.html", {"chatbots": records})
+    engine = request.app[keys.ENGINE]
+    records = await repo.list_chatbots(engine, current_operator(request).id)
+    notices = await budget_notices(engine, records, utcnow().date())
+    return render(request, "chatbots.html", {"chatbots": records, "budget_notices": notices})
 
 
 @page()
@@ -97,6 +101,7 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
             allowed_origins=body.allowed_origins,
             brain=stored_brain_config(body.brain or parse_brain_config(None)),
             theme=(body.theme or Theme()).model_dump(),
+            token_budget=(body.token_budget or TokenBudget()).model_dump(),
         )
     except SlugTaken as exc:
         return _form_page(request, values, None, errors=_slug_taken(exc.slug).errors, status=409)

@@ -43,7 +43,8 @@ class MeteredModel(FakeModel):
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
             }
-            await response.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+            last = {"choices": [], "usage": usage}
+            await response.write(f"data: {json.dumps(last)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -26,11 +26,13 @@ from chatbot.brains.schemas import (
     stored_brain_config,
 )
 from chatbot.brains.sse import SseDecoder, StreamError, completion_delta
+from chatbot.brains.usage import TokenUsage, estimate_prompt, estimate_tokens
 from chatbot.retrieval.index import KnowledgeIndex
 from chatbot.retrieval.passages import qa_passage
 
 FALLBACK = "I could not answer that; a person will help you."
 WORDS = ["Hello", " there", ", ", "how can", " I help?"]
+USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -60,13 +62,18 @@ class FakeProvider:
             return web.json_response({"error": {"message": "overloaded"}}, status=500)
         if model == "json":
             message = {"role": "assistant", "content": "Whole answer."}
-            return web.json_response({"choices": [{"index": 0, "message": message}]})
+            return web.json_response(
+                {"choices": [{"index": 0, "message": message}], "usage": USAGE}
+            )
+        if model == "picky" and "stream_options" in body:
+            error = {"message": "Unrecognized request argument supplied: stream_options"}
+            return web.json_response({"error": error}, status=400)
         if model == "slow-start":
             await asyncio.sleep(5)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b": keep-alive comment\n\n" + chunk(role="assistant"))
-        if model in ("ok", "no-done", "slow", "garbled", "error-chunk"):
+        if model in ("ok", "no-done", "slow", "garbled", "error-chunk", "picky", "usage"):
             for word in WORDS:
                 await response.write(chunk(word))
         if model == "slow":
@@ -76,6 +83,9 @@ class FakeProvider:
         if model == "error-chunk":
             await response.write(b'data: {"error": {"message": "context too long"}}\n\n')
         await response.write(chunk(finish_reason="stop"))
+        if model == "usage" and body["stream_options"] == {"include_usage": True}:
+            await response.write(b"data: " + json.dumps({"choices": [], "usage": USAGE}).encode())
+            await response.write(b"\n\n")
         if model != "no-done":
             await response.write(b"data: [DONE]\n\n")
         return response
@@ -225,6 +235,74 @@ async def test_chatbot_fallback_message_overrides_the_default(
 ) -> None:
     reply = brain.reply(ask(provider[1], "fail", fallback_message="Call us instead."))
     assert await reply.collect() == "Call us instead."
+
+
+async def test_the_usage_the_provider_reports_at_the_end_of_the_stream_is_the_replys(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    reply = brain.reply(ask(provider[1], "usage"))
+    assert await reply.collect() == "".join(WORDS)
+    assert reply.usage == TokenUsage(12, 5)
+    json_reply = brain.reply(ask(provider[1], "json"))
+    assert await json_reply.collect() == "Whole answer."
+    assert json_reply.usage == TokenUsage(12, 5)
+
+
+async def test_without_reported_usage_the_reply_is_estimated(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    fake, url = provider
+    reply = brain.reply(ask(url, "ok"))
+    await reply.collect()
+    prompt = estimate_prompt(fake.requests[-1][1]["messages"]).prompt_tokens
+    assert reply.usage == TokenUsage(prompt, estimate_tokens("".join(WORDS)), estimated=True)
+    assert estimate_tokens("abcd" * 10) == 10
+    assert estimate_tokens("é") == 1
+    assert estimate_tokens("日本語の") == 3
+
+
+async def test_a_server_refusing_stream_options_is_asked_again_without(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    fake, url = provider
+    reply = brain.reply(ask(url, "picky"))
+    assert await reply.collect() == "".join(WORDS)
+    assert not reply.handoff
+    sent = [body for _, body in fake.requests]
+    assert ["stream_options" in body for body in sent] == [True, False]
+    assert reply.usage is not None
+    assert reply.usage.estimated
+
+
+async def test_an_abandoned_reply_counts_its_prompt_and_what_streamed_and_ends_once(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    ended: list[TokenUsage | None] = []
+
+    async def on_end(reply: Any) -> None:
+        ended.append(reply.usage)
+
+    reply = brain.reply(ask(provider[1], "slow"))
+    reply.on_end = on_end
+    async with reply:
+        streamed = [await anext(reply), await anext(reply)]
+    await reply.aclose()
+
+    assert streamed == WORDS[:2]
+    assert len(ended) == 1
+    assert ended[0] is not None
+    assert ended[0].completion_tokens == estimate_tokens("".join(WORDS[:2]))
+    assert ended[0].prompt_tokens > 0
+    assert ended[0].estimated
+
+
+async def test_a_refused_request_costs_nothing(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    reply = brain.reply(ask(provider[1], "fail"))
+    await reply.collect()
+    assert reply.usage is not None
+    assert reply.usage.total_tokens == 0
 
 
 def test_chat_messages_map_roles() -> None:
