@@ -139,7 +139,7 @@ async def test_the_analytics_page_draws_the_range_as_svg_charts(client: AppClien
 
     page = await response.text()
     assert response.status == 200
-    assert page.count('<svg class="chart-svg"') == 3
+    assert page.count('<svg class="chart-svg"') == 4
     assert 'data-kpi="Conversations">3<' in page
     assert 'data-kpi="Handed to a person">67%<' in page
     assert 'data-kpi="Median first answer">3.0 min<' in page
