@@ -12,7 +12,9 @@ How the chat layer uses a brain:
         set_status("waiting_for_human")
 
 A reply never raises into the conversation: whatever goes wrong inside a brain ends in the
-fallback message with `handoff` set.
+fallback message with `handoff` set. Brains that spend tokens report them in `reply.usage`;
+`chatbot.spend.budget.budgeted_reply` starts a reply within the chatbot's token budget and
+records that usage.
 """
 
 from __future__ import annotations
