@@ -62,8 +62,18 @@ class Verdict:
 
 ANSWERED = Verdict()
 
-# What a brain's generator yields: text deltas, and at most one Verdict (the last one wins).
-BrainEvent = str | Verdict
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the provider reported them (only LLM brains whose provider sends them)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+# What a brain's generator yields: text deltas, at most one Verdict (the last one wins) and,
+# from a provider that counts them, the tokens used.
+BrainEvent = str | Verdict | Usage
 
 
 class Brain(Protocol):
@@ -87,6 +97,7 @@ class BrainReply:
         self._parts: list[str] = []
         self._pending: list[str] = []
         self.verdict = ANSWERED
+        self.usage: Usage | None = None  # the provider's token counts, when it sent them
         self.finished = False
 
     @property
@@ -123,6 +134,8 @@ class BrainReply:
             else:
                 if isinstance(event, Verdict):
                     self.verdict = event
+                elif isinstance(event, Usage):
+                    self.usage = event
                 elif event:
                     self._pending.append(event)
         delta = self._pending.pop(0)

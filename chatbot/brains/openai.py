@@ -21,11 +21,19 @@ from chatbot.brains.base import (
     BrainReply,
     BrainRequest,
     Turn,
+    Usage,
     Verdict,
     fallback_delta,
 )
 from chatbot.brains.schemas import OpenAIBrainConfig, parse_brain_config
-from chatbot.brains.sse import SseDecoder, StreamError, completion_delta, completion_message
+from chatbot.brains.sse import (
+    SseDecoder,
+    StreamError,
+    chunk_text,
+    completion_chunk,
+    completion_message,
+    completion_usage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +53,10 @@ MAX_ERROR_BODY = 300
 class ProviderError(Exception):
     """The provider could not give an answer; `reason` is a short code for logs and metrics."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, status: int | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        self.status = status
 
 
 class OpenAIBrain:
@@ -89,10 +98,21 @@ class OpenAIBrain:
         fallback = config.fallback_message or self._fallback_message
         messages = await self._messages(request, config)
         answer = ""
+        include_usage = True
         try:
-            async for delta in self._complete(self._http, config, messages):
-                answer += delta
-                yield delta
+            while True:
+                try:
+                    async for event in self._complete(self._http, config, messages, include_usage):
+                        if isinstance(event, str):
+                            answer += event
+                        yield event
+                    break
+                except ProviderError as exc:
+                    # A server that refuses `stream_options` (older or strict ones) answers
+                    # 400 before any text: asked again without it, it answers, uncounted.
+                    if not (include_usage and exc.status == 400 and not answer):
+                        raise
+                    include_usage = False
         except ProviderError as exc:
             log.warning(
                 "chat completion for %r from %s failed: %s",
@@ -130,8 +150,11 @@ class OpenAIBrain:
         http: aiohttp.ClientSession,
         config: OpenAIBrainConfig,
         messages: list[dict[str, str]],
-    ) -> AsyncIterator[str]:
+        include_usage: bool,
+    ) -> AsyncIterator[str | Usage]:
         body: dict[str, Any] = {"model": config.model, "messages": messages, "stream": True}
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
         if config.temperature is not None:
             body["temperature"] = config.temperature
         if config.max_tokens is not None:
@@ -159,9 +182,13 @@ class OpenAIBrain:
                     raise ProviderError(
                         "http_error",
                         f"HTTP {response.status}: {detail.decode(errors='replace')!r}",
+                        response.status,
                     )
                 if response.content_type == "application/json":
-                    yield completion_message(await response.json())
+                    whole = await response.json()
+                    yield completion_message(whole)
+                    if isinstance(whole, dict) and (usage := completion_usage(whole)):
+                        yield usage
                     return
                 async for delta in _stream_deltas(response):
                     yield delta
@@ -174,25 +201,32 @@ class OpenAIBrain:
             raise ProviderError("connection_error", f"{type(exc).__name__}: {exc}") from None
 
 
-async def _stream_deltas(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+async def _stream_deltas(response: aiohttp.ClientResponse) -> AsyncIterator[str | Usage]:
     decoder = SseDecoder()
     length = 0
     async for raw in response.content:
         data = decoder.feed(raw.decode("utf-8"))
         if data is None:
             continue
-        delta = completion_delta(data)
-        if delta is None:
+        chunk = completion_chunk(data)
+        if chunk is None:
             return
+        delta = chunk_text(chunk)
         length += len(delta)
         if length > MAX_ANSWER_CHARS:
             return
         if delta:
             yield delta
+        # With `include_usage`, the counts come in a last chunk of their own, before [DONE].
+        if (usage := completion_usage(chunk)) is not None:
+            yield usage
     # Some servers close without `[DONE]`: what arrived is the answer.
     data = decoder.flush()
-    if data is not None and (delta := completion_delta(data)):
-        yield delta
+    if data is not None and (chunk := completion_chunk(data)) is not None:
+        if delta := chunk_text(chunk):
+            yield delta
+        if (usage := completion_usage(chunk)) is not None:
+            yield usage
 
 
 def chat_messages(history: Sequence[Turn], question: str) -> list[dict[str, str]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
+
+from chatbot.brains.base import Usage
 
 DONE = "[DONE]"
 
@@ -41,6 +43,12 @@ class SseDecoder:
 
 def completion_delta(data: str) -> str | None:
     """The text of one streamed chunk ("" when it has none), or None for the `[DONE]` marker."""
+    chunk = completion_chunk(data)
+    return None if chunk is None else chunk_text(chunk)
+
+
+def completion_chunk(data: str) -> dict[str, Any] | None:
+    """One streamed chunk as a JSON object, or None for the `[DONE]` marker."""
     if data.strip() == DONE:
         return None
     try:
@@ -50,6 +58,11 @@ def completion_delta(data: str) -> str | None:
     if not isinstance(chunk, dict):
         raise StreamError("a data line is not a JSON object")
     _raise_for_error(chunk)
+    return chunk
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The text of one streamed chunk, "" when it has none."""
     choices = chunk.get("choices")
     if choices is None or choices == []:
         return ""  # usage-only and keep-alive chunks
@@ -78,6 +91,24 @@ def completion_message(body: Any) -> str:
     if not isinstance(content, str):
         raise StreamError("'message.content' is not a string")
     return content
+
+
+def completion_usage(body: dict[str, Any]) -> Usage | None:
+    """The token counts of a completion or of a chunk (`stream_options.include_usage`), if any.
+
+    Counts that are missing or not whole numbers are not trusted: None.
+    """
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not _count(prompt) or not _count(completion):
+        return None
+    return Usage(prompt_tokens=prompt, completion_tokens=completion)
+
+
+def _count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _raise_for_error(chunk: dict[str, Any]) -> None:
