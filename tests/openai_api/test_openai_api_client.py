@@ -16,9 +16,9 @@ import pytest
 from aiohttp import web
 from api_support import bearer, create_chatbot, register
 from openai_support import OPENING_HOURS, Owner, owner_with_knowledge_chatbot
+from production.production_support import running, server_env
 
 from support import FakeModel, ServerProcess
-from production.production_support import running, server_env
 
 pytestmark = pytest.mark.slow
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
 from chatbot.brains import BrainRequest, Turn
+from chatbot.brains.base import Usage
 from chatbot.brains.openai import OpenAIBrain, chat_messages
 from chatbot.brains.schemas import (
     EchoBrainConfig,
@@ -25,7 +26,7 @@ from chatbot.brains.schemas import (
     public_brain_config,
     stored_brain_config,
 )
-from chatbot.brains.sse import SseDecoder, StreamError, completion_delta
+from chatbot.brains.sse import SseDecoder, StreamError, completion_delta, completion_usage
 from chatbot.retrieval.index import KnowledgeIndex
 from chatbot.retrieval.passages import qa_passage
 
@@ -58,17 +59,29 @@ class FakeProvider:
         model = body["model"]
         if model == "fail":
             return web.json_response({"error": {"message": "overloaded"}}, status=500)
-        if model == "json":
+        if model == "strict" and "stream_options" in body:
+            return web.json_response(
+                {"error": {"message": "unknown field stream_options"}}, status=400
+            )
+        if model in ("json", "json-usage"):
             message = {"role": "assistant", "content": "Whole answer."}
-            return web.json_response({"choices": [{"index": 0, "message": message}]})
+            whole: dict[str, Any] = {"choices": [{"index": 0, "message": message}]}
+            if model == "json-usage":
+                whole["usage"] = {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}
+            return web.json_response(whole)
         if model == "slow-start":
             await asyncio.sleep(5)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b": keep-alive comment\n\n" + chunk(role="assistant"))
-        if model in ("ok", "no-done", "slow", "garbled", "error-chunk"):
+        if model in ("ok", "no-done", "slow", "garbled", "error-chunk", "strict"):
             for word in WORDS:
                 await response.write(chunk(word))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45}
+            await response.write(
+                b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\n"
+            )
         if model == "slow":
             await asyncio.sleep(5)
         if model == "garbled":
@@ -166,6 +179,53 @@ async def test_default_prompt_names_the_chatbot_and_no_key_is_sent(
     assert "Authorization" not in headers
     assert "Acme help" in body["messages"][0]["content"]
     assert "temperature" not in body
+
+
+async def test_the_providers_usage_is_asked_for_and_kept(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    fake, url = provider
+    reply = brain.reply(ask(url, "ok"))
+    assert await reply.collect() == "".join(WORDS)
+    assert fake.requests[-1][1]["stream_options"] == {"include_usage": True}
+    assert reply.usage == Usage(prompt_tokens=40, completion_tokens=5)
+    whole = brain.reply(ask(url, "json-usage"))
+    assert await whole.collect() == "Whole answer."
+    assert whole.usage == Usage(prompt_tokens=12, completion_tokens=2)
+
+
+async def test_a_provider_refusing_stream_options_is_asked_again_without(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    fake, url = provider
+    reply = brain.reply(ask(url, "strict"))
+    assert await reply.collect() == "".join(WORDS)
+    assert not reply.handoff
+    assert reply.usage is None
+    assert ["stream_options" in body for _, body in fake.requests[-2:]] == [True, False]
+
+
+async def test_without_usage_from_the_provider_there_is_none(
+    provider: tuple[FakeProvider, str], brain: OpenAIBrain
+) -> None:
+    reply = brain.reply(ask(provider[1], "json"))
+    await reply.collect()
+    assert reply.usage is None
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        None,
+        "12",
+        {"prompt_tokens": 1},
+        {"prompt_tokens": -1, "completion_tokens": 2},
+        {"prompt_tokens": True, "completion_tokens": 2},
+        {"prompt_tokens": 1.5, "completion_tokens": 2},
+    ],
+)
+def test_usage_that_is_not_whole_counts_is_not_trusted(usage: Any) -> None:
+    assert completion_usage({"usage": usage}) is None
 
 
 async def test_non_streamed_answer_is_accepted(
