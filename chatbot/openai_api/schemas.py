@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatbot.openapi.fields import JSON_INTEGER
+
 MAX_MODEL_LENGTH = 200
 MAX_USER_LENGTH = 256
+
+# An integer as JSON Schema counts them: 5.0 is one.
+JsonInt = Annotated[int, JSON_INTEGER]
 
 MessageRole = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -68,15 +73,15 @@ class ChatCompletionRequest(_Lenient):
         description="your end user's id: calls naming the same user on one chatbot continue "
         "that user's conversation",
     )
-    n: int | None = Field(default=None, ge=1, le=1, description="only one choice is answered")
+    n: JsonInt | None = Field(default=None, ge=1, le=1, description="only one choice is answered")
     # Accepted for compatibility and ignored: the chatbot's brain settings decide these.
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: JsonInt | None = Field(default=None, ge=1)
+    max_completion_tokens: JsonInt | None = Field(default=None, ge=1)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = None
+    seed: JsonInt | None = None
     stop: str | list[str] | None = None
 
 

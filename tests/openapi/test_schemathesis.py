@@ -133,7 +133,7 @@ phases.fuzzing.extra-data-sources.responses = false
 # (only parameters): its generated models all answer 404 `model_not_found`, which is right.
 # tests/openai_api covers the answers themselves.
 COMPLETIONS_CONFIG = f"""[[operations]]
-include-name = "POST /v1/chat/completions"
+include-name = "POST /v1/chat/completions/"
 warnings = {{ display = {json.dumps(DELETE_WARNINGS)} }}
 """
 
