@@ -13,6 +13,8 @@ MAX_USER_LENGTH = 256
 
 # An integer as JSON Schema counts them: 5.0 is one.
 JsonInt = Annotated[int, JSON_INTEGER]
+PositiveInt = Annotated[int, Field(ge=1), JSON_INTEGER]
+OnlyOne = Annotated[int, Field(ge=1, le=1), JSON_INTEGER]
 
 MessageRole = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -73,12 +75,12 @@ class ChatCompletionRequest(_Lenient):
         description="your end user's id: calls naming the same user on one chatbot continue "
         "that user's conversation",
     )
-    n: JsonInt | None = Field(default=None, ge=1, le=1, description="only one choice is answered")
+    n: OnlyOne | None = Field(default=None, description="only one choice is answered")
     # Accepted for compatibility and ignored: the chatbot's brain settings decide these.
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: JsonInt | None = Field(default=None, ge=1)
-    max_completion_tokens: JsonInt | None = Field(default=None, ge=1)
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: JsonInt | None = None
