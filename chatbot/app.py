@@ -21,6 +21,7 @@ from chatbot.http.routing import RouteTable
 from chatbot.knowledge.index import setup_knowledge
 from chatbot.knowledge.routes import add_knowledge_routes
 from chatbot.metrics import metrics_middleware, setup_metrics
+from chatbot.openai_api.routes import add_openai_routes
 from chatbot.openapi.routes import setup_openapi
 from chatbot.pages import setup_templates
 from chatbot.ratelimit.middleware import rate_limit_middleware
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     add_conversation_routes(routes)
     add_usage_routes(routes)
     add_chat_routes(routes)
+    add_openai_routes(routes)
     add_widget_routes(routes)
     setup_dashboard(app, routes)
     app.on_shutdown.append(close_chat_sockets)

@@ -106,6 +106,17 @@ class BrainSettings(_Section):
     allow_private_base_urls: bool = False
 
 
+class OpenAIApiSettings(_Section):
+    """The OpenAI-compatible API under `/v1/`."""
+
+    waiting_message: str = Field(
+        default="Your message was passed on to a person from the team, who will answer here.",
+        min_length=1,
+        max_length=1_000,
+    )
+    max_messages: int = Field(default=256, ge=1, le=10_000)
+
+
 class Settings(_Section):
     """Everything the server reads from `config.yaml` and `CHATBOT_*` variables."""
 
@@ -136,6 +147,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings = RateLimitSettings()
     chat: ChatSettings = ChatSettings()
     brains: BrainSettings = BrainSettings()
+    openai_api: OpenAIApiSettings = OpenAIApiSettings()
 
     @field_validator("event_loop")
     @classmethod

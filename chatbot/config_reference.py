@@ -117,6 +117,11 @@ DESCRIPTIONS: dict[str, str] = {
     "private, link-local or other non-public address (a model served on this machine or the "
     "local network). Off, such URLs answer 422 `url_not_allowed` and connections to them are "
     "refused; any tenant could otherwise make the server call inside your network.",
+    "openai_api.waiting_message": "The answer of `/v1/chat/completions` in a conversation that "
+    "waits for or is with a person (the bot is silent there): the caller's message is stored "
+    "for the operators, and this text says so.",
+    "openai_api.max_messages": "Most `messages` one `/v1/chat/completions` request may carry; "
+    "more answer 422.",
 }
 
 HEADER = """# Configuration reference

@@ -12,10 +12,12 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from aiohttp import web
 from pydantic import ValidationError
 
 from chatbot import keys
@@ -76,7 +78,7 @@ class BotRunner:
     def __init__(self, chat: ChatService) -> None:
         self._chat = chat
         settings = chat.app[keys.SETTINGS]
-        self._brains = Brains.from_settings(
+        self.brains = Brains.from_settings(
             settings.brains,
             http=chat.app[keys.HTTP_CLIENT],
             history_turns=settings.chat.history_window,
@@ -169,7 +171,7 @@ class BotRunner:
             # a chatbot over its token budget gets it too, and a handoff.
             reply = await budgeted_reply(
                 chat.app,
-                self._brains,
+                self.brains,
                 chatbot,
                 request,
                 conversation_id=conversation_id,
@@ -206,7 +208,7 @@ class BotRunner:
             self._profiles.pop(chatbot_id, None)
             return None
         try:
-            brain: Brain | None = self._brains.for_config(parse_brain_config(chatbot.brain))
+            brain: Brain | None = self.brains.for_config(parse_brain_config(chatbot.brain))
         except ValidationError:
             brain = None
         self._profiles.pop(chatbot_id, None)
@@ -217,20 +219,33 @@ class BotRunner:
 
     async def _request(self, chatbot: ChatbotRecord, message: MessageView) -> BrainRequest:
         """What the brain needs, and only that: history and knowledge are read when used."""
-        kind = brain_type(chatbot.brain)
         history: list[Turn] = []
-        if kind == "openai" and self._history_window:
-            earlier = await self._chat.history.before(
-                message.conversation_id, message.seq, self._history_window
-            )
-            history = [Turn(role=cast(Role, m.role), text=m.text) for m in earlier]
-        knowledge = None
-        if kind in ("knowledge", "openai"):
-            knowledge = await knowledge_index(self._chat.app, chatbot.id)
-        return BrainRequest(
-            chatbot_name=chatbot.name,
-            question=message.text,
-            config=chatbot.brain,
-            history=history,
-            knowledge=knowledge,
-        )
+        if uses_history(chatbot) and self._history_window:
+            history = await self.stored_history(message, self._history_window)
+        return await brain_request(self._chat.app, chatbot, message.text, history)
+
+    async def stored_history(self, message: MessageView, count: int) -> list[Turn]:
+        """The `count` stored messages before `message`, as the brain's history."""
+        earlier = await self._chat.history.before(message.conversation_id, message.seq, count)
+        return [Turn(role=cast(Role, m.role), text=m.text) for m in earlier]
+
+
+def uses_history(chatbot: ChatbotRecord) -> bool:
+    """Whether the chatbot's brain reads the conversation's earlier turns (LLMs do)."""
+    return brain_type(chatbot.brain) == "openai"
+
+
+async def brain_request(
+    app: web.Application, chatbot: ChatbotRecord, question: str, history: Sequence[Turn]
+) -> BrainRequest:
+    """The brain's request for `question`; the knowledge index is read only by brains using it."""
+    knowledge = None
+    if brain_type(chatbot.brain) in ("knowledge", "openai"):
+        knowledge = await knowledge_index(app, chatbot.id)
+    return BrainRequest(
+        chatbot_name=chatbot.name,
+        question=question,
+        config=chatbot.brain,
+        history=history,
+        knowledge=knowledge,
+    )

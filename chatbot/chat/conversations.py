@@ -157,6 +157,7 @@ def _with_last_message(view: ConversationView, message: MessageView) -> Conversa
         started_at=view.started_at,
         last_message_at=view.last_message_at,
         last_message=message,
+        channel=view.channel,
     )
 
 

@@ -59,11 +59,12 @@ class ChatService:
         self.socket_cap = SocketCap(settings.chat.max_sockets_per_address if limits_on else None)
         self.stopping = False
 
-    def announce(self, stored: Stored, tenant_id: str) -> None:
+    def announce(self, stored: Stored, tenant_id: str, channel: str = "widget") -> None:
         """Publish a newly stored message to its conversation and to the tenant's operators.
 
         A conversation's first visitor message is preceded by its `conversation` event, so that
-        dashboards know the conversation before its messages arrive.
+        dashboards know the conversation before its messages arrive (`channel`: the one it
+        came through).
         """
         message = stored.message
         conversation_id = message.conversation_id
@@ -78,6 +79,7 @@ class ChatService:
                 started_at=stored.started_at or message.created_at,
                 last_message_at=message.created_at,
                 last_message=message,
+                channel=channel,
             )
             self.publish_conversation(view)
         event = Event(message_frame(message.as_json()), conversation_id, message.seq)

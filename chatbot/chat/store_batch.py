@@ -177,6 +177,7 @@ def store_conversations(connection: Connection, new: Sequence[NewConversation]) 
             "started_at": c.started_at,
             "last_message_at": None,
             "handed_off": False,
+            "channel": c.channel,
         }
         for c in new
         if c.chatbot_id in live

@@ -37,8 +37,8 @@ _INSERT = (
 # Only while its chatbot exists: the writer's connection does not check foreign keys.
 _INSERT_CONVERSATION = (
     "INSERT INTO conversations (id, chatbot_id, visitor_token_hash, status, last_seq,"
-    " visitor_data, started_at, last_message_at, handed_off)"
-    " SELECT ?, ?, ?, 'bot', ?, ?, ?, NULL, 0 WHERE EXISTS (SELECT 1 FROM chatbots WHERE id = ?)"
+    " visitor_data, started_at, last_message_at, handed_off, channel)"
+    " SELECT ?, ?, ?, 'bot', ?, ?, ?, NULL, 0, ? WHERE EXISTS (SELECT 1 FROM chatbots WHERE id = ?)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 _STORED_HASH_OF = "SELECT visitor_token_hash FROM conversations WHERE id = ?"
@@ -153,6 +153,7 @@ def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation])
             1 if c.greeting_text else 0,
             json.dumps(dict(c.visitor_data)),
             _stamp(c.started_at),
+            c.channel,
             c.chatbot_id,
         )
         if cursor.execute(_INSERT_CONVERSATION, values).fetchall():

@@ -42,6 +42,7 @@ class NewConversation:
     started_at: datetime
     greeting_text: str  # "" for no greeting
     visitor_data: Mapping[str, Any]
+    channel: str = "widget"  # "api" for the OpenAI-compatible API's conversations
 
     @property
     def greeting(self) -> MessageView | None:

@@ -11,6 +11,7 @@ from chatbot.openapi.fields import Rfc3339, omitted
 
 Role = Literal["visitor", "bot", "operator"]
 Status = Literal["bot", "waiting_for_human", "human", "closed"]
+Channel = Literal["widget", "api"]
 
 
 class _Query(BaseModel):
@@ -54,6 +55,9 @@ class ConversationOut(BaseModel):
     last_message_at: str | None
     last_seq: int
     handed_off: bool
+    channel: Channel = Field(
+        description="where the conversation came from: the widget, or the OpenAI-compatible API"
+    )
     last_message: MessageOut | None
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import exc as sql_errors
 
 from chatbot.errors import ApiError, RateLimited, ServiceUnavailable
+from chatbot.http.openai_errors import shaped_error_body
 from chatbot.http.request_id import request_id_of
 from chatbot.http.responses import json_response
 from chatbot.http.routing import Handler
@@ -60,9 +61,11 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES) or path.rstrip("/") in API_PATHS
 
 
-def error_response(error: ApiError) -> web.Response:
+def error_response(error: ApiError, path: str = "") -> web.Response:
+    """The error's JSON answer, in OpenAI's shape when `path` is one of `/v1/`."""
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-    return json_response(error.body(), status=error.status, headers=headers)
+    body = shaped_error_body(error.body(), error.status, path)
+    return json_response(body, status=error.status, headers=headers)
 
 
 def _http_exception_body(request: web.Request, exc: web.HTTPException) -> dict[str, object]:
@@ -76,7 +79,9 @@ def _http_exception_body(request: web.Request, exc: web.HTTPException) -> dict[s
     else:
         message = exc.text if exc.text and exc.text != exc.reason else HTTPStatus(exc.status).phrase
     code = _HTTP_CODES.get(exc.status, "http_error")
-    return {"error": {"code": code, "message": message}}
+    return shaped_error_body(
+        {"error": {"code": code, "message": message}}, exc.status, request.path
+    )
 
 
 @web.middleware
@@ -85,7 +90,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc)
+        return error_response(exc, request.path)
     except web.HTTPException as exc:
         if not api or exc.status < 400:
             raise
@@ -106,7 +111,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             f"the database is unavailable; try again shortly (request id {request_id})"
         )
         if api:
-            return error_response(error)
+            return error_response(error, request.path)
         return web.Response(status=503, text=error.message + "\n", content_type="text/plain")
 
 
@@ -127,7 +132,7 @@ def _unexpected(request: web.Request, api: bool) -> web.Response:
         }
     }
     if api:
-        return json_response(body, status=500)
+        return json_response(shaped_error_body(body, 500, request.path), status=500)
     return web.Response(
         status=500,
         text=f"Internal server error. Request id: {request_id}\n",

@@ -47,6 +47,25 @@ ERROR_COMPONENT: dict[str, Any] = {
     },
 }
 
+OPENAI_ERROR_SCHEMA = "OpenAIError"
+# `/v1/` answers errors in OpenAI's shape, which holds the contract's.
+OPENAI_ERROR_COMPONENT: dict[str, Any] = {
+    "type": "object",
+    "description": "Errors of the OpenAI-compatible routes: OpenAI's shape, with the code.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "type", "param"],
+            "properties": {
+                **ERROR_COMPONENT["properties"]["error"]["properties"],
+                "type": {"type": "string", "examples": ["invalid_request_error"]},
+                "param": {"type": ["string", "null"], "examples": ["model"]},
+            },
+        }
+    },
+}
+
 _RATE_LIMIT_HEADERS: dict[str, Any] = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -84,14 +103,26 @@ def _error_codes(route: Route, path_variables: list[tuple[str, str]]) -> set[int
     return codes
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(status: int, schema: str = ERROR_SCHEMA) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": HTTPStatus(status).phrase,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model=ERROR_SCHEMA)}}},
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=schema)}}},
     }
     if status == 429:
         response["headers"] = _RATE_LIMIT_HEADERS
     return response
+
+
+def _event_stream(data: dict[str, Any]) -> dict[str, Any]:
+    """Server-sent events whose `data` lines are JSON of one schema, then `data: [DONE]`."""
+    return {
+        "schema": {
+            "type": "string",
+            "description": "server-sent events: `data: <JSON>` lines each followed by a blank "
+            "line, the JSON as `x-event-data` describes it; the last one is `data: [DONE]`",
+        },
+        "x-event-data": data,
+    }
 
 
 def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -114,6 +145,8 @@ class _Models:
                 wanted[(route.query, "validation")] = None
             if route.response is not None:
                 wanted[(route.response, "serialization")] = None
+            if (events := route.extra.get("event_stream")) is not None:
+                wanted[(events, "serialization")] = None
         refs, definitions = models_json_schema(list(wanted), ref_template=_REF)
         self.refs = refs
         self.components: dict[str, Any] = definitions.get("$defs", {})
@@ -159,9 +192,16 @@ def _operation(route: Route, models: _Models, operation_id: str) -> dict[str, An
     if route.response is not None and route.status != 204:
         schema = models.ref(route.response, "serialization")
         success["content"] = {"application/json": {"schema": schema}}
+    if (events := route.extra.get("event_stream")) is not None:
+        success.setdefault("content", {})["text/event-stream"] = _event_stream(
+            models.ref(events, "serialization")
+        )
+    if headers := route.extra.get("response_headers"):
+        success["headers"] = headers
     responses = {str(route.status): success}
+    error_schema = OPENAI_ERROR_SCHEMA if route.path.startswith("/v1/") else ERROR_SCHEMA
     for status in sorted(_error_codes(route, path_variables)):
-        responses[str(status)] = _error_response(status)
+        responses[str(status)] = _error_response(status, error_schema)
     operation["responses"] = responses
     if route.public:
         operation["security"] = []
@@ -191,7 +231,11 @@ def build_openapi(
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
         "components": {
-            "schemas": {**models.components, ERROR_SCHEMA: ERROR_COMPONENT},
+            "schemas": {
+                **models.components,
+                ERROR_SCHEMA: ERROR_COMPONENT,
+                OPENAI_ERROR_SCHEMA: OPENAI_ERROR_COMPONENT,
+            },
             "securitySchemes": {
                 SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },

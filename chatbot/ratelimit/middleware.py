@@ -38,12 +38,12 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
         response = await handler(request)
     except RateLimitExceeded as exc:
         # Also raised by handlers for their own keys (e.g. login attempts per account).
-        refused = error_response(exc)
+        refused = error_response(exc, request.path)
         refused.headers.update(rate_limit_headers(exc.decision))
         return refused
     except ApiError as exc:
         # Rendered here rather than by the error middleware so that it keeps the headers.
-        response = error_response(exc)
+        response = error_response(exc, request.path)
     except web.HTTPException as exc:
         if tightest is not None:
             exc.headers.update(rate_limit_headers(tightest))

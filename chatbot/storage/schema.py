@@ -134,6 +134,8 @@ conversations = Table(
     Column("first_visitor_message_at", DateTime(timezone=True), nullable=True),
     Column("first_operator_message_at", DateTime(timezone=True), nullable=True),
     Column("handed_off", Boolean, nullable=False, default=False),
+    # "widget" (the visitor socket) or "api" (the OpenAI-compatible API).
+    Column("channel", String(16), nullable=False, server_default="widget"),
     Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
 )
 
