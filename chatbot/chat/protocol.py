@@ -254,12 +254,14 @@ def welcome_frame(
     chatbot: Mapping[str, Any],
     last_seq: int,
     status: str,
+    visitor_id: str,
 ) -> bytes:
     return encode(
         {
             "type": "welcome",
             "conversation_id": conversation_id,
             "visitor_token": visitor_token,
+            "visitor_id": visitor_id,
             "chatbot": chatbot,
             "last_seq": last_seq,
             "status": status,

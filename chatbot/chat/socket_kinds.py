@@ -10,6 +10,7 @@ from aiohttp import web
 
 from chatbot.chat.protocol import RESYNCED_FRAME, message_frame, resumed_frame
 from chatbot.chat.sockets import (
+    CLOSE_CONVERSATION_GONE,
     CLOSE_NOT_AUTHENTICATED,
     CLOSE_TRY_AGAIN_LATER,
     ChatSocket,
@@ -42,6 +43,11 @@ class VisitorSocket(ChatSocket):
 
     def on_replay_failed(self) -> None:
         self.close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable: reconnect later")
+
+    def forget(self, conversation_id: str) -> None:
+        # Reconnecting with the same token starts a new conversation.
+        self.unstored = None
+        self.close(CLOSE_CONVERSATION_GONE, "the conversation was erased")
 
     async def _replay(self, item: _Replay) -> None:
         new = self.unstored

@@ -42,6 +42,7 @@ def _encode(record: ChatbotRecord) -> bytes:
         "theme": dict(record.theme),
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        "retention_days": record.retention_days,
     }
     return json.dumps(data, separators=(",", ":")).encode()
 
@@ -61,6 +62,7 @@ def _decode(raw: bytes) -> ChatbotRecord | None:
         theme=data["theme"],
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
+        retention_days=data["retention_days"],
     )
 
 

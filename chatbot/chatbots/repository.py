@@ -40,6 +40,7 @@ class ChatbotRecord:
     theme: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    retention_days: int | None = None  # None: conversations are kept
 
 
 def _record(row: Row[Any]) -> ChatbotRecord:
@@ -54,6 +55,7 @@ def _record(row: Row[Any]) -> ChatbotRecord:
         theme=dict(row.theme or {}),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        retention_days=row.retention_days,
     )
 
 
@@ -81,6 +83,7 @@ async def create_chatbot(
     allowed_origins: list[str],
     brain: Mapping[str, Any],
     theme: Mapping[str, Any],
+    retention_days: int | None = None,
 ) -> ChatbotRecord:
     """Insert a chatbot; a generated slug gets a free suffix, a chosen one raises SlugTaken."""
     now = utcnow()
@@ -92,6 +95,7 @@ async def create_chatbot(
         "allowed_origins": list(allowed_origins),
         "brain": dict(brain),
         "theme": dict(theme),
+        "retention_days": retention_days,
         "created_at": now,
         "updated_at": now,
     }

@@ -19,6 +19,7 @@ from chatbot.openapi.fields import NOT_NULL, Rule, Text, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
 
 DEFAULT_GREETING = "Hi! How can I help you today?"
+MAX_RETENTION_DAYS = 36_500  # a hundred years: longer is "keep", which null says
 MAX_GREETING_LENGTH = 2000
 COLOUR_PATTERN = "^#[0-9a-fA-F]{6}$"
 # An image address, or nothing: the empty string means no avatar.
@@ -65,6 +66,14 @@ Origins = Annotated[
     ),
 ]
 Title = Annotated[str, StringConstraints(max_length=100), Text(blank=True)]
+RetentionDays = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="conversations whose last message is older are deleted; null keeps them",
+    ),
+]
 Colour = Annotated[str, Rule(_colour, {"pattern": COLOUR_PATTERN})]
 AvatarUrl = Annotated[
     str, StringConstraints(max_length=2000), Rule(_avatar, {"pattern": AVATAR_PATTERN})
@@ -123,6 +132,7 @@ class ChatbotCreate(_Body):
     )
     brain: BrainConfig | None = Field(default=None, description='default {"type": "knowledge"}')
     theme: Theme | None = None
+    retention_days: RetentionDays | None = None
 
 
 class ChatbotUpdate(_Body):
@@ -136,6 +146,7 @@ class ChatbotUpdate(_Body):
         "an omitted api_key keeps the stored one for the same server"
     )
     theme: ThemeUpdate | None = None
+    retention_days: RetentionDays | None = Field(default=None, description="null: keep them")
 
 
 class ChatbotOut(BaseModel):
@@ -152,6 +163,7 @@ class ChatbotOut(BaseModel):
     updated_at: str
     embed_snippet: str
     demo_url: str
+    retention_days: int | None
 
 
 class ChatbotList(BaseModel):

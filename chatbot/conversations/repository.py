@@ -27,12 +27,14 @@ class ConversationView:
     started_at: datetime
     last_message_at: datetime | None
     last_message: MessageView | None = None
+    visitor_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         last = self.last_message
         return {
             "id": self.id,
             "chatbot_id": self.chatbot_id,
+            "visitor_id": self.visitor_id,
             "status": self.status,
             "started_at": iso(self.started_at),
             "last_message_at": iso(self.last_message_at),
@@ -64,6 +66,7 @@ _CONVERSATION_COLUMNS = (
     conversations.c.handed_off,
     conversations.c.started_at,
     conversations.c.last_message_at,
+    conversations.c.visitor_id,
 )
 
 
@@ -78,6 +81,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
         started_at=as_utc(row.started_at),
         last_message_at=None if row.last_message_at is None else as_utc(row.last_message_at),
         last_message=last_message,
+        visitor_id=row.visitor_id,
     )
 
 
