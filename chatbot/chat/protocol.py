@@ -277,6 +277,11 @@ def typing_frame(role: Literal["visitor", "bot", "operator"], conversation_id: s
     return encode({"type": "typing", "role": role, "conversation_id": conversation_id})
 
 
+def conversation_erased_frame(conversation_id: str) -> bytes:
+    """To operators: the conversation's visitor data was erased (or it expired); drop it."""
+    return encode({"type": "conversation_erased", "conversation_id": conversation_id})
+
+
 def status_frame(conversation_id: str, status: str) -> bytes:
     return encode({"type": "status", "status": status, "conversation_id": conversation_id})
 

@@ -8,7 +8,12 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from chatbot.chat.protocol import RESYNCED_FRAME, message_frame, resumed_frame
+from chatbot.chat.protocol import (
+    RESYNCED_FRAME,
+    conversation_erased_frame,
+    message_frame,
+    resumed_frame,
+)
 from chatbot.chat.sockets import (
     CLOSE_CONVERSATION_GONE,
     CLOSE_NOT_AUTHENTICATED,
@@ -95,6 +100,10 @@ class OperatorSocket(ChatSocket):
     def end_session(self, epoch: int) -> None:
         if self.epoch < epoch:
             self.close(CLOSE_NOT_AUTHENTICATED, SESSION_ENDED)
+
+    def forget(self, conversation_id: str) -> None:
+        super().forget(conversation_id)
+        self.send(conversation_erased_frame(conversation_id))
 
     async def _resync(self, since: datetime | None) -> None:
         # Conversations this socket never heard of during the outage are found by time.

@@ -47,8 +47,11 @@ async def test_erasure_deletes_the_rows_closes_the_socket_and_the_token_starts_a
         assert response.status == 204, await response.text()
 
         assert await closed_with(alice_socket) == CONVERSATION_GONE
-        # The operator's socket stays open and keeps working.
-        await operator.send_json({"type": "typing", "conversation_id": bob.conversation_id})
+        # Operators are told, and their socket stays open.
+        erased = await frame_of_type(operator, "conversation_erased")
+        assert erased == {"type": "conversation_erased", "conversation_id": alice.conversation_id}
+        await operator.send_json({"type": "ping"})
+        await frame_of_type(operator, "pong")
     assert await rows_of(engine, alice.conversation_id) == (0, 0, True)
     assert await rows_of(engine, bob.conversation_id) == (1, 3, False)
 
