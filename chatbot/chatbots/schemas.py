@@ -15,7 +15,7 @@ from chatbot.chatbots.origins import (
     normalize_origin,
 )
 from chatbot.chatbots.slugs import SLUG_SCHEMA, checked_slug
-from chatbot.openapi.fields import NOT_NULL, Rule, Text, omitted
+from chatbot.openapi.fields import JSON_INTEGER, NOT_NULL, Rule, Text, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
 
 DEFAULT_GREETING = "Hi! How can I help you today?"
@@ -73,6 +73,7 @@ RetentionDays = Annotated[
         le=MAX_RETENTION_DAYS,
         description="conversations whose last message is older are deleted; null keeps them",
     ),
+    JSON_INTEGER,
 ]
 Colour = Annotated[str, Rule(_colour, {"pattern": COLOUR_PATTERN})]
 AvatarUrl = Annotated[

@@ -60,6 +60,8 @@ async def test_retention_days_is_null_by_default_and_can_be_set_and_cleared(
     assert (await response.json())["retention_days"] == 7
     response = await _patch(api, owner, {"name": "Renamed"})
     assert (await response.json())["retention_days"] == 7  # untouched when not sent
+    response = await _patch(api, owner, {"retention_days": 90.0})  # JSON's integer 90
+    assert (await response.json())["retention_days"] == 90
     response = await _patch(api, owner, {"retention_days": None})
     assert (await response.json())["retention_days"] is None
 
