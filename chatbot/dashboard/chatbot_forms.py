@@ -33,6 +33,7 @@ TEXT_FIELDS = (
     "primary_color",
     "position",
     "avatar_url",
+    "retention_days",
 )
 BRAIN_TYPES = (
     ("knowledge", "Knowledge base: answers from the chatbot's knowledge entries"),
@@ -85,6 +86,7 @@ def stored_values(record: ChatbotRecord) -> dict[str, str]:
         "primary_color": theme.primary_color,
         "position": theme.position,
         "avatar_url": text(theme.avatar_url),
+        "retention_days": text(record.retention_days),
     }
 
 
@@ -124,6 +126,7 @@ def _common(values: Mapping[str, str]) -> dict[str, Any]:
             "position": values["position"] or None,
             "avatar_url": values["avatar_url"].strip() or None,
         },
+        "retention_days": values["retention_days"].strip() or None,
     }
 
 
@@ -161,6 +164,7 @@ def changes(
         "allowed_origins": body.allowed_origins,
         "brain": stored_brain_config(brain),
         "theme": body.theme.applied_to({}).model_dump(),
+        "retention_days": body.retention_days,
     }
     if body.slug is not None:
         result["slug"] = body.slug
