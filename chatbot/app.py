@@ -15,6 +15,7 @@ from chatbot.conversations.routes import add_conversation_routes
 from chatbot.dashboard.routes import setup_dashboard
 from chatbot.health.routes import add_health_routes
 from chatbot.http.access_log import access_log_middleware
+from chatbot.http.addresses import ANONYMIZE_ADDRESSES
 from chatbot.http.errors import error_middleware
 from chatbot.http.request_id import request_id_middleware
 from chatbot.http.routing import RouteTable
@@ -24,6 +25,7 @@ from chatbot.metrics import metrics_middleware, setup_metrics
 from chatbot.openai_api.routes import add_openai_routes
 from chatbot.openapi.routes import setup_openapi
 from chatbot.pages import setup_templates
+from chatbot.privacy.routes import setup_privacy
 from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
 from chatbot.spend.routes import add_usage_routes
@@ -40,6 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     middlewares.append(auth_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
+    app[ANONYMIZE_ADDRESSES] = settings.anonymize_addresses
     app.cleanup_ctx.append(resources_context)
     setup_auth(app)
     setup_knowledge(app)
@@ -53,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     add_knowledge_routes(routes)
     add_conversation_routes(routes)
     add_usage_routes(routes)
+    setup_privacy(app, routes)
     add_chat_routes(routes)
     add_openai_routes(routes)
     add_widget_routes(routes)

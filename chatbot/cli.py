@@ -1,4 +1,4 @@
-"""The `chatbot` command: serve, migrate, check, knowledge, model."""
+"""The `chatbot` command: serve, migrate, check, purge, knowledge, model."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check config, database, Redis and files")
     check.add_argument("--config", type=Path)
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete the conversations older than their chatbot's retention_days now",
+    )
+    purge.add_argument("--config", type=Path)
 
     add_knowledge_commands(commands)
     add_model_commands(commands)
@@ -81,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "purge":
+        from chatbot.privacy.cli import run_purge_command
+
+        return run_purge_command(settings)
     if args.command == "knowledge":
         return run_knowledge_command(settings, args)
     if args.command == "model":

@@ -117,6 +117,14 @@ class OpenAIApiSettings(_Section):
     max_messages: int = Field(default=256, ge=1, le=10_000)
 
 
+class PrivacySettings(_Section):
+    """Client addresses in logs, and the retention job."""
+
+    anonymize_addresses: Literal["auto", "on", "off"] = "auto"
+    purge_interval_seconds: float = Field(default=3600.0, ge=1, le=3600)
+    purge_batch_size: int = Field(default=200, ge=1, le=10_000)
+
+
 class Settings(_Section):
     """Everything the server reads from `config.yaml` and `CHATBOT_*` variables."""
 
@@ -148,6 +156,7 @@ class Settings(_Section):
     chat: ChatSettings = ChatSettings()
     brains: BrainSettings = BrainSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @field_validator("event_loop")
     @classmethod
@@ -180,6 +189,12 @@ class Settings(_Section):
     @property
     def redis_enabled(self) -> bool:
         return bool(self.redis_url)
+
+    @property
+    def anonymize_addresses(self) -> bool:
+        """Whether client addresses are truncated in logs (`auto`: in production)."""
+        setting = self.privacy.anonymize_addresses
+        return setting == "on" or (setting == "auto" and self.env == "production")
 
     def secret_key_problem(self) -> str | None:
         """Why the signing key is unfit for production, or None when it is fine."""

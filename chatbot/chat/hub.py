@@ -6,7 +6,7 @@ chatbot owner) and published together, one Redis message per tenant per turn, by
 task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
 event carries its conversation and seq so that each socket delivers messages in order and once.
 Every instance also listens on the sessions channel, where a password change ends the account's
-operator sockets everywhere.
+operator sockets everywhere, and on the erased channel, where erased conversations are forgotten.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 
 from chatbot.auth.session_events import SESSIONS_CHANNEL, parse_session_ended
 from chatbot.backends.broker import Broker, MemoryBroker
+from chatbot.chat.erasures import ERASED_CHANNEL, erased_payload, parse_erased
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Member(Protocol):
 
     def resync(self, since: datetime | None = None) -> None: ...
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased: a visitor's socket closes, others drop what they keep."""
+
 
 class Operator(Member, Protocol):
     """An operator's socket: it also ends with its account's session."""
@@ -102,8 +106,11 @@ def decode_records(data: bytes) -> Iterator[tuple[Event, Audience]]:
 class RoomHub:
     """Local sockets per conversation and per tenant, fed by local publishers and the broker."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(
+        self, broker: Broker, on_erased: Callable[[Sequence[str]], None] | None = None
+    ) -> None:
         self._broker = broker
+        self._on_erased = on_erased
         # With the in-process broker there is no other instance: nothing leaves the process.
         self._remote = not isinstance(broker, MemoryBroker)
         self._tag = os.urandom(_TAG_BYTES)
@@ -118,6 +125,7 @@ class RoomHub:
 
     async def start(self) -> None:
         await self._broker.subscribe(SESSIONS_CHANNEL)
+        await self._broker.subscribe(ERASED_CHANNEL)
         if self._remote:
             self._publisher = asyncio.create_task(self._publish_loop(), name="chat-hub-publisher")
 
@@ -178,12 +186,28 @@ class RoomHub:
             log.warning("chat hub: Redis is not keeping up; %d events not sent", len(dropped))
         self._wakeup.set()
 
+    async def erase(self, tenant_id: str, conversation_ids: Sequence[str]) -> None:
+        """Forget these conversations of the tenant here now, and on the other instances."""
+        if not conversation_ids:
+            return
+        self._forget(tenant_id, conversation_ids)
+        payload = self._tag + erased_payload(tenant_id, conversation_ids)
+        try:
+            await self._broker.publish(ERASED_CHANNEL, payload)
+        except Exception:  # their sockets still find the rows gone at their next write
+            log.exception("chat hub: telling other instances of an erasure failed")
+
     def on_message(self, channel: str, payload: bytes) -> None:
         if channel == SESSIONS_CHANNEL:
             self._end_sessions(payload)
             return
         if payload[:_TAG_BYTES] == self._tag:
             return  # this instance's own batch: its sockets had the events at publish time
+        if channel == ERASED_CHANNEL:
+            erased = parse_erased(payload[_TAG_BYTES:])
+            if erased is not None:
+                self._forget(*erased)
+            return
         tenant_id = channel.removeprefix("chat:")
         for event, audience in decode_records(payload[_TAG_BYTES:]):
             self._deliver(event, tenant_id, audience)
@@ -205,6 +229,15 @@ class RoomHub:
             if operators:
                 for operator in tuple(operators):
                     operator.deliver(event)
+
+    def _forget(self, tenant_id: str, conversation_ids: Sequence[str]) -> None:
+        for conversation_id in conversation_ids:
+            for member in tuple(self._conversations.get(conversation_id, ())):
+                member.forget(conversation_id)
+            for operator in tuple(self._operators.get(tenant_id, ())):
+                operator.forget(conversation_id)
+        if self._on_erased is not None:
+            self._on_erased(conversation_ids)
 
     def _end_sessions(self, payload: bytes) -> None:
         ended = parse_session_ended(payload)

@@ -254,12 +254,14 @@ def welcome_frame(
     chatbot: Mapping[str, Any],
     last_seq: int,
     status: str,
+    visitor_id: str,
 ) -> bytes:
     return encode(
         {
             "type": "welcome",
             "conversation_id": conversation_id,
             "visitor_token": visitor_token,
+            "visitor_id": visitor_id,
             "chatbot": chatbot,
             "last_seq": last_seq,
             "status": status,
@@ -273,6 +275,11 @@ def bot_token_frame(conversation_id: str, delta: str) -> bytes:
 
 def typing_frame(role: Literal["visitor", "bot", "operator"], conversation_id: str) -> bytes:
     return encode({"type": "typing", "role": role, "conversation_id": conversation_id})
+
+
+def conversation_erased_frame(conversation_id: str) -> bytes:
+    """To operators: the conversation's visitor data was erased (or it expired); drop it."""
+    return encode({"type": "conversation_erased", "conversation_id": conversation_id})
 
 
 def status_frame(conversation_id: str, status: str) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AsyncExitStack
 
 from aiohttp import web
@@ -43,7 +43,7 @@ class ChatService:
             queue_size=settings.chat.write_batch_max * 4,
             timeout=max(10.0, settings.dependency_timeout_seconds * 2),
         )
-        self.hub = RoomHub(app[keys.BROKER])
+        self.hub = RoomHub(app[keys.BROKER], on_erased=self._forget_answers)
         self.history = ChatHistory(engine)
         self.sockets = SocketShared(
             queue_size=settings.chat.outbound_queue_size,
@@ -59,12 +59,14 @@ class ChatService:
         self.socket_cap = SocketCap(settings.chat.max_sockets_per_address if limits_on else None)
         self.stopping = False
 
-    def announce(self, stored: Stored, tenant_id: str, channel: str = "widget") -> None:
+    def announce(
+        self, stored: Stored, tenant_id: str, channel: str = "widget", visitor_id: str = ""
+    ) -> None:
         """Publish a newly stored message to its conversation and to the tenant's operators.
 
-        A conversation's first visitor message is preceded by its `conversation` event, so that
-        dashboards know the conversation before its messages arrive (`channel`: the one it
-        came through).
+        A conversation's first visitor message is preceded by its `conversation` event (naming
+        `visitor_id`, the writer's), so that dashboards know the conversation before its
+        messages arrive.
         """
         message = stored.message
         conversation_id = message.conversation_id
@@ -80,10 +82,14 @@ class ChatService:
                 last_message_at=message.created_at,
                 last_message=message,
                 channel=channel,
+                visitor_id=visitor_id,
             )
             self.publish_conversation(view)
         event = Event(message_frame(message.as_json()), conversation_id, message.seq)
         self.hub.publish(event, tenant_id, Audience.EVERYONE)
+
+    def _forget_answers(self, conversation_ids: Sequence[str]) -> None:
+        self.bots.forget(conversation_ids)
 
     def publish_conversation(self, view: ConversationView) -> None:
         """Tell the tenant's operators about the conversation's current state."""

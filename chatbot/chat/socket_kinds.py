@@ -8,8 +8,14 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from chatbot.chat.protocol import RESYNCED_FRAME, message_frame, resumed_frame
+from chatbot.chat.protocol import (
+    RESYNCED_FRAME,
+    conversation_erased_frame,
+    message_frame,
+    resumed_frame,
+)
 from chatbot.chat.sockets import (
+    CLOSE_CONVERSATION_GONE,
     CLOSE_NOT_AUTHENTICATED,
     CLOSE_TRY_AGAIN_LATER,
     ChatSocket,
@@ -42,6 +48,11 @@ class VisitorSocket(ChatSocket):
 
     def on_replay_failed(self) -> None:
         self.close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable: reconnect later")
+
+    def forget(self, conversation_id: str) -> None:
+        # Reconnecting with the same token starts a new conversation.
+        self.unstored = None
+        self.close(CLOSE_CONVERSATION_GONE, "the conversation was erased")
 
     async def _replay(self, item: _Replay) -> None:
         new = self.unstored
@@ -89,6 +100,10 @@ class OperatorSocket(ChatSocket):
     def end_session(self, epoch: int) -> None:
         if self.epoch < epoch:
             self.close(CLOSE_NOT_AUTHENTICATED, SESSION_ENDED)
+
+    def forget(self, conversation_id: str) -> None:
+        super().forget(conversation_id)
+        self.send(conversation_erased_frame(conversation_id))
 
     async def _resync(self, since: datetime | None) -> None:
         # Conversations this socket never heard of during the outage are found by time.

@@ -158,6 +158,9 @@ class ChatSocket:
     def resync(self, since: datetime | None = None) -> None:
         self._put(_Resync(since))
 
+    def forget(self, conversation_id: str) -> None:
+        self._sent.pop(conversation_id, None)
+
     def hold(self) -> None:
         """Keep what the room delivers until `release`; frames `send` queues still go out.
 

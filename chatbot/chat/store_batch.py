@@ -42,8 +42,8 @@ from chatbot.chat.writes import (
 )
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import message_view
-from chatbot.storage.schema import chatbots, conversations, messages
-from chatbot.storage.values import as_utc, utcnow
+from chatbot.storage.schema import chatbots, conversations, erased_conversations, messages
+from chatbot.storage.values import as_utc, utcnow, visitor_id_of
 
 _c = conversations.c
 _NOW = bindparam("now", type_=DateTime(timezone=True))
@@ -160,17 +160,21 @@ def store_conversations(connection: Connection, new: Sequence[NewConversation]) 
     """Store the conversations not stored yet, each with its greeting as seq 1, in the
     connection's transaction; returns the ids already stored under another visitor token.
 
-    A conversation whose chatbot is gone is not stored (its write finds no conversation).
+    A conversation whose chatbot is gone, or that was erased, is not stored (its write finds no
+    conversation).
     """
     if not new:
         return set()
     chatbot_ids = {c.chatbot_id for c in new}
     live = set(connection.scalars(select(chatbots.c.id).where(chatbots.c.id.in_(chatbot_ids))))
+    erased_ids = erased_conversations.c.id
+    erased = set(connection.scalars(select(erased_ids).where(erased_ids.in_([c.id for c in new]))))
     rows = [
         {
             "id": c.id,
             "chatbot_id": c.chatbot_id,
             "visitor_token_hash": c.visitor_token_hash,
+            "visitor_id": visitor_id_of(c.visitor_token_hash),
             "status": "bot",
             "last_seq": 1 if c.greeting_text else 0,
             "visitor_data": dict(c.visitor_data),
@@ -180,7 +184,7 @@ def store_conversations(connection: Connection, new: Sequence[NewConversation]) 
             "channel": c.channel,
         }
         for c in new
-        if c.chatbot_id in live
+        if c.chatbot_id in live and c.id not in erased
     ]
     inserted: set[str] = set()
     if rows:

@@ -26,7 +26,7 @@ from chatbot.chat.writes import (
     outcomes,
 )
 from chatbot.conversations.message import MessageView
-from chatbot.storage.values import utcnow
+from chatbot.storage.values import utcnow, visitor_id_of
 
 _MESSAGE_COLUMNS = "id, seq, conversation_id, role, text, client_id, created_at"
 _INSERT = (
@@ -34,11 +34,14 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-# Only while its chatbot exists: the writer's connection does not check foreign keys.
+# Only while its chatbot exists (the writer's connection does not check foreign keys), and
+# never one that was erased.
 _INSERT_CONVERSATION = (
-    "INSERT INTO conversations (id, chatbot_id, visitor_token_hash, status, last_seq,"
-    " visitor_data, started_at, last_message_at, handed_off, channel)"
-    " SELECT ?, ?, ?, 'bot', ?, ?, ?, NULL, 0, ? WHERE EXISTS (SELECT 1 FROM chatbots WHERE id = ?)"
+    "INSERT INTO conversations (id, chatbot_id, visitor_token_hash, visitor_id, status,"
+    " last_seq, visitor_data, started_at, last_message_at, handed_off, channel)"
+    " SELECT ?, ?, ?, ?, 'bot', ?, ?, ?, NULL, 0, ?"
+    " WHERE EXISTS (SELECT 1 FROM chatbots WHERE id = ?)"
+    " AND NOT EXISTS (SELECT 1 FROM erased_conversations WHERE id = ?)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 _STORED_HASH_OF = "SELECT visitor_token_hash FROM conversations WHERE id = ?"
@@ -150,11 +153,13 @@ def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation])
             c.id,
             c.chatbot_id,
             c.visitor_token_hash,
+            visitor_id_of(c.visitor_token_hash),
             1 if c.greeting_text else 0,
             json.dumps(dict(c.visitor_data)),
             _stamp(c.started_at),
             c.channel,
             c.chatbot_id,
+            c.id,
         )
         if cursor.execute(_INSERT_CONVERSATION, values).fetchall():
             if (g := c.greeting) is not None:

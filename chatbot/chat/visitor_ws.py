@@ -81,7 +81,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         conversation = opened.conversation
         socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
-        session = VisitorSession(chat, chatbot, conversation.id, socket, request_id_of(request))
+        session = VisitorSession(chat, chatbot, opened, socket, request_id_of(request))
         socket.hold()  # the welcome is the first frame, whatever the room delivers meanwhile
         async with chat.hub.conversation(chatbot.owner_id, conversation.id, socket):
             try:
@@ -125,6 +125,7 @@ async def _welcome(
             chatbot=profile,
             last_seq=last_seq,
             status=conversation.status,
+            visitor_id=opened.visitor_id,
         )
     )
     socket.mark_sent(conversation.id, last_seq)
@@ -140,7 +141,12 @@ async def _conversation_for(
     is stored only at the visitor's first message."""
     token = visitor_token_of(request)
     return await open_visitor_conversation(
-        chat.engine, chat.visitor_token_key, chatbot.id, chatbot.greeting, token
+        chat.engine,
+        chat.visitor_token_key,
+        chatbot.id,
+        chatbot.greeting,
+        token,
+        chatbot.retention_days,
     )
 
 
@@ -148,7 +154,7 @@ class VisitorSession(SocketSession):
     """One visitor socket: its conversation's frames."""
 
     # Thousands of these stay open at once: no per-instance dict, and no chatbot record kept.
-    __slots__ = ("_typing_at", "chatbot_id", "conversation_id", "tenant_id")
+    __slots__ = ("_typing_at", "chatbot_id", "conversation_id", "tenant_id", "visitor_id")
 
     socket: VisitorSocket  # the base's ChatSocket: a visitor's, with its unstored conversation
     kind = "visitor"
@@ -160,7 +166,7 @@ class VisitorSession(SocketSession):
         self,
         chat: ChatService,
         chatbot: ChatbotRecord,
-        conversation_id: str,
+        opened: OpenedConversation,
         socket: VisitorSocket,
         request_id: str,
     ) -> None:
@@ -169,7 +175,8 @@ class VisitorSession(SocketSession):
         super().__init__(chat, socket, budget, request_id)
         self.chatbot_id = chatbot.id
         self.tenant_id = chatbot.owner_id
-        self.conversation_id = conversation_id
+        self.conversation_id = opened.conversation.id
+        self.visitor_id = opened.visitor_id
         self._typing_at = 0.0
 
     async def _on_message(self, frame: SendMessage) -> None:
@@ -202,7 +209,7 @@ class VisitorSession(SocketSession):
         if not stored.created:
             self.socket.send(message_frame(stored.message.as_json()))
             return
-        self.chat.announce(stored, self.tenant_id)
+        self.chat.announce(stored, self.tenant_id, visitor_id=self.visitor_id)
         status = stored.status
         if status == "closed":
             view, _ = await self.chat.set_status(self.conversation_id, "bot", only_from=("closed",))

@@ -43,6 +43,7 @@ def _encode(record: ChatbotRecord) -> bytes:
         "token_budget": dict(record.token_budget),
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        "retention_days": record.retention_days,
     }
     return json.dumps(data, separators=(",", ":")).encode()
 
@@ -63,6 +64,7 @@ def _decode(raw: bytes) -> ChatbotRecord | None:
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
         token_budget=data.get("token_budget") or {},
+        retention_days=data["retention_days"],
     )
 
 

@@ -43,6 +43,7 @@ class ChatbotRecord:
     # {"monthly": N | None, "per_conversation": N | None}, as stored (read it with
     # `schemas.stored_token_budget`).
     token_budget: Mapping[str, Any] = field(default_factory=dict)
+    retention_days: int | None = None  # None: conversations are kept
 
 
 def _record(row: Row[Any]) -> ChatbotRecord:
@@ -58,6 +59,7 @@ def _record(row: Row[Any]) -> ChatbotRecord:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         token_budget=dict(row.token_budget or {}),
+        retention_days=row.retention_days,
     )
 
 
@@ -86,6 +88,7 @@ async def create_chatbot(
     brain: Mapping[str, Any],
     theme: Mapping[str, Any],
     token_budget: Mapping[str, Any] | None = None,
+    retention_days: int | None = None,
 ) -> ChatbotRecord:
     """Insert a chatbot; a generated slug gets a free suffix, a chosen one raises SlugTaken."""
     now = utcnow()
@@ -98,6 +101,7 @@ async def create_chatbot(
         "brain": dict(brain),
         "theme": dict(theme),
         "token_budget": dict(token_budget or {}),
+        "retention_days": retention_days,
         "created_at": now,
         "updated_at": now,
     }

@@ -75,6 +75,7 @@ def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
         updated_at=iso(record.updated_at) or "",
         embed_snippet=embed_snippet(base_url, record.slug),
         demo_url=f"{base_url}/demo/{record.slug}/",
+        retention_days=record.retention_days,
     )
 
 
@@ -110,6 +111,7 @@ async def create_chatbot(request: web.Request) -> web.Response:
             brain=stored_brain_config(body.brain or parse_brain_config(None)),
             theme=(body.theme or Theme()).model_dump(),
             token_budget=(body.token_budget or TokenBudget()).model_dump(),
+            retention_days=body.retention_days,
         )
     except SlugTaken as exc:
         raise _slug_taken(exc.slug) from None
@@ -139,7 +141,7 @@ def _parsed(stored: Mapping[str, Any]) -> BrainConfig | None:
 def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
     sent = body.model_fields_set
     changes: dict[str, Any] = {}
-    for field in ("name", "slug", "allowed_origins"):
+    for field in ("name", "slug", "allowed_origins", "retention_days"):
         if field in sent:
             changes[field] = getattr(body, field)
     if "greeting" in sent:

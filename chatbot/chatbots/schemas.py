@@ -19,6 +19,7 @@ from chatbot.openapi.fields import JSON_INTEGER, NOT_NULL, Rule, Text, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
 
 DEFAULT_GREETING = "Hi! How can I help you today?"
+MAX_RETENTION_DAYS = 36_500  # a hundred years: longer is "keep", which null says
 MAX_GREETING_LENGTH = 2000
 COLOUR_PATTERN = "^#[0-9a-fA-F]{6}$"
 # An image address, or nothing: the empty string means no avatar.
@@ -65,6 +66,15 @@ Origins = Annotated[
     ),
 ]
 Title = Annotated[str, StringConstraints(max_length=100), Text(blank=True)]
+RetentionDays = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="conversations whose last message is older are deleted; null keeps them",
+    ),
+    JSON_INTEGER,
+]
 Colour = Annotated[str, Rule(_colour, {"pattern": COLOUR_PATTERN})]
 AvatarUrl = Annotated[
     str, StringConstraints(max_length=2000), Rule(_avatar, {"pattern": AVATAR_PATTERN})
@@ -159,6 +169,7 @@ class ChatbotCreate(_Body):
     brain: BrainConfig | None = Field(default=None, description='default {"type": "knowledge"}')
     theme: Theme | None = None
     token_budget: TokenBudget | None = Field(default=None, description="default: no limits")
+    retention_days: RetentionDays | None = None
 
 
 class ChatbotUpdate(_Body):
@@ -175,6 +186,7 @@ class ChatbotUpdate(_Body):
     token_budget: TokenBudgetUpdate | None = Field(
         default=None, description="null: no limits; an object changes the limits it names"
     )
+    retention_days: RetentionDays | None = Field(default=None, description="null: keep them")
 
 
 class ChatbotOut(BaseModel):
@@ -192,6 +204,7 @@ class ChatbotOut(BaseModel):
     updated_at: str
     embed_snippet: str
     demo_url: str
+    retention_days: int | None
 
 
 class ChatbotList(BaseModel):

@@ -28,12 +28,14 @@ class ConversationView:
     last_message_at: datetime | None
     last_message: MessageView | None = None
     channel: str = "widget"  # or "api": the OpenAI-compatible API
+    visitor_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         last = self.last_message
         return {
             "id": self.id,
             "chatbot_id": self.chatbot_id,
+            "visitor_id": self.visitor_id,
             "status": self.status,
             "started_at": iso(self.started_at),
             "last_message_at": iso(self.last_message_at),
@@ -67,6 +69,7 @@ _CONVERSATION_COLUMNS = (
     conversations.c.started_at,
     conversations.c.last_message_at,
     conversations.c.channel,
+    conversations.c.visitor_id,
 )
 
 
@@ -82,6 +85,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
         last_message_at=None if row.last_message_at is None else as_utc(row.last_message_at),
         last_message=last_message,
         channel=row.channel,
+        visitor_id=row.visitor_id,
     )
 
 

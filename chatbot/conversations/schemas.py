@@ -50,6 +50,7 @@ class MessageOut(BaseModel):
 class ConversationOut(BaseModel):
     id: str
     chatbot_id: str
+    visitor_id: str = Field(description="the visitor behind it: export or erase them by it")
     status: Status
     started_at: str
     last_message_at: str | None

@@ -41,6 +41,7 @@ TEXT_FIELDS = (
     "primary_color",
     "position",
     "avatar_url",
+    "retention_days",
 )
 BRAIN_TYPES = (
     ("knowledge", "Knowledge base: answers from the chatbot's knowledge entries"),
@@ -103,6 +104,7 @@ def stored_values(record: ChatbotRecord) -> dict[str, str]:
         "primary_color": theme.primary_color,
         "position": theme.position,
         "avatar_url": text(theme.avatar_url),
+        "retention_days": text(record.retention_days),
     }
 
 
@@ -152,6 +154,7 @@ def _common(values: Mapping[str, str]) -> dict[str, Any]:
             "position": values["position"] or None,
             "avatar_url": values["avatar_url"].strip() or None,
         },
+        "retention_days": values["retention_days"].strip() or None,
     }
 
 
@@ -190,6 +193,7 @@ def changes(
         "brain": stored_brain_config(brain),
         "theme": body.theme.applied_to({}).model_dump(),
         "token_budget": body.token_budget.applied_to({}).model_dump() if body.token_budget else {},
+        "retention_days": body.retention_days,
     }
     if body.slug is not None:
         result["slug"] = body.slug

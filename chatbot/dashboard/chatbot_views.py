@@ -102,6 +102,7 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
             brain=stored_brain_config(body.brain or parse_brain_config(None)),
             theme=(body.theme or Theme()).model_dump(),
             token_budget=(body.token_budget or TokenBudget()).model_dump(),
+            retention_days=body.retention_days,
         )
     except SlugTaken as exc:
         return _form_page(request, values, None, errors=_slug_taken(exc.slug).errors, status=409)

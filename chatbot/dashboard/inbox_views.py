@@ -9,6 +9,7 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.chatbots import repository as chatbots_repo
+from chatbot.conversations.repository import owned_conversation
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
     STATUSES,
@@ -17,6 +18,7 @@ from chatbot.dashboard.inbox_queries import (
 )
 from chatbot.dashboard.pages import current_operator, not_found, page, render
 from chatbot.http.responses import json_response
+from chatbot.privacy.visitors import export_visitor
 
 STATUS_LABELS = {
     "waiting_for_human": "Waiting for a person",
@@ -106,6 +108,23 @@ async def conversation(request: web.Request) -> web.StreamResponse:
         visitor_data=sorted((str(key), str(value)) for key, value in visitor_data.items()),
     )
     return render(request, "inbox.html", context)
+
+
+@page()
+async def visitor_export(request: web.Request) -> web.StreamResponse:
+    """The conversation's visitor's data (every conversation of theirs), as a JSON download:
+    the same document as `GET /api/chatbots/{id}/visitors/{visitor_id}/export/`."""
+    engine = request.app[keys.ENGINE]
+    conversation_id = request.match_info["conversation_id"]
+    found = await owned_conversation(engine, conversation_id, current_operator(request).id)
+    exported = None
+    if found is not None:
+        exported = await export_visitor(engine, found.chatbot_id, found.visitor_id)
+    if found is None or exported is None:
+        raise not_found("conversation")
+    filename = f"visitor-{found.visitor_id}.json"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return json_response(exported, headers=headers)
 
 
 @page(json=True)

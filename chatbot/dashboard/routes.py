@@ -33,6 +33,7 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", BASE + "/inbox/", inbox_views.inbox),
     ("GET", BASE + "/inbox/data/", inbox_views.inbox_data),
     ("GET", BASE + "/conversations/{conversation_id}/", inbox_views.conversation),
+    ("GET", BASE + "/conversations/{conversation_id}/export/", inbox_views.visitor_export),
     ("GET", BASE + "/analytics/", analytics_views.analytics_page),
     ("GET", BASE + "/chatbots/", chatbot_views.chatbot_list),
     ("GET", BASE + "/chatbots/new/", chatbot_views.chatbot_new),

@@ -1,4 +1,5 @@
-"""One access-log line per request, with its id, status and duration; credentials masked."""
+"""One access-log line per request, with its id, status and duration; credentials masked,
+the client address truncated when the app anonymises addresses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from aiohttp import web
 from yarl import URL
 
+from chatbot.http.addresses import request_address_for_log
 from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import Handler
 from chatbot.http.timing import handle_timed
@@ -51,7 +53,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         if log.isEnabledFor(logging.INFO):
             log.info(
                 '%s "%s %s" %d %.1fms',
-                request.remote,
+                request_address_for_log(request),
                 request.method,
                 masked_target(request.rel_url),
                 status,

@@ -15,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from chatbot.http.addresses import ANONYMIZE_ADDRESSES, loggable_address
 from chatbot.http.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,17 @@ class JsonErrorRequestHandler(RequestHandler):
         if not isinstance(exc, HttpProcessingError) or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
         reason = " ".join(str(exc.message).split())[:_LOGGED_REASON_CHARS]
-        log.info("refused a request from %s that is not valid HTTP: %s", request.remote, reason)
+        anonymize = getattr(self._manager, "anonymize_addresses", False)
+        address = loggable_address(request.remote, anonymize)
+        log.info("refused a request from %s that is not valid HTTP: %s", address, reason)
         response = json_response(malformed_request_error(exc), status=status)
         response.force_close()
         return response
 
 
 class _JsonErrorServer(web.Server):
+    anonymize_addresses = False
+
     def __call__(self) -> RequestHandler:
         return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
 
@@ -71,4 +76,5 @@ class JsonErrorAppRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _JsonErrorServer  # the same object, its protocol factory replaced
+        server.anonymize_addresses = self.app.get(ANONYMIZE_ADDRESSES, False)  # type: ignore[attr-defined]
         return server

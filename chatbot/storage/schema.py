@@ -20,6 +20,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
+
+from chatbot.storage.values import VISITOR_ID_LENGTH, visitor_id_of
 
 metadata = MetaData(
     naming_convention={
@@ -31,6 +34,12 @@ metadata = MetaData(
 )
 
 ID = String(36)
+
+
+def _visitor_id(context: DefaultExecutionContext) -> str:
+    """An inserted conversation's visitor id, from its visitor token hash."""
+    parameters = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return visitor_id_of(parameters["visitor_token_hash"])
 
 
 def _created_at() -> Column[object]:
@@ -77,6 +86,8 @@ chatbots = Table(
     Column("theme", JSON, nullable=False, default=dict),
     # {"monthly": N | null, "per_conversation": N | null}: tokens an LLM brain may spend.
     Column("token_budget", JSON, nullable=False, server_default=text("'{}'")),
+    # Conversations whose last message is older are deleted; null keeps them.
+    Column("retention_days", Integer, nullable=True),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -126,6 +137,8 @@ conversations = Table(
         "chatbot_id", ID, ForeignKey("chatbots.id", ondelete="CASCADE"), nullable=False, index=True
     ),
     Column("visitor_token_hash", String(64), nullable=False, unique=True),
+    # Not secret: names the visitor in exports and erasures (`storage.values.visitor_id_of`).
+    Column("visitor_id", String(VISITOR_ID_LENGTH), nullable=False, default=_visitor_id),
     Column("status", String(32), nullable=False, default="bot"),
     Column("last_seq", Integer, nullable=False, default=0),
     Column("visitor_data", JSON, nullable=False, default=dict),
@@ -137,6 +150,16 @@ conversations = Table(
     # "widget" (the visitor socket) or "api" (the OpenAI-compatible API).
     Column("channel", String(16), nullable=False, server_default="widget"),
     Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
+    Index("ix_conversations_chatbot_visitor", "chatbot_id", "visitor_id"),
+)
+
+# Conversations erased at their visitor's request: a visitor token that names one (signed, see
+# `chat.visitor_tokens`) starts a new conversation instead of storing it again. Ids only.
+erased_conversations = Table(
+    "erased_conversations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
 )
 
 messages = Table(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import uuid_utils
+
+_VISITOR_ID_LABEL = "chatbot visitor id v1:"
+VISITOR_ID_LENGTH = 32
 
 
 def new_id() -> str:
@@ -27,3 +31,10 @@ def as_utc(value: datetime) -> datetime:
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 with a `Z`-free explicit offset, e.g. 2026-01-02T03:04:05.678901+00:00."""
     return None if value is None else as_utc(value).isoformat()
+
+
+def visitor_id_of(visitor_token_hash: str) -> str:
+    """The visitor id of a conversation: 32 hex characters derived from its visitor token's
+    SHA-256. Stable for the token, and it reveals neither the token nor its hash."""
+    digest = hashlib.sha256((_VISITOR_ID_LABEL + visitor_token_hash).encode()).hexdigest()
+    return digest[:VISITOR_ID_LENGTH]

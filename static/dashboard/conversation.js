@@ -26,6 +26,7 @@
   const pending = new Map(); // client_id -> the message shown before the server stored it
   let lastSeq = open.last_seq;
   let connected = false;
+  let erased = false; // its visitor's data was erased: nothing more can be done in it
   let typingTimer = 0;
 
   function messageItem(role, text, seq, at) {
@@ -43,10 +44,11 @@
 
   function showControls() {
     const status = open.status;
-    buttons.takeover.disabled = !connected || status === "human";
-    buttons.release.disabled = !connected || status === "bot";
-    buttons.close.disabled = !connected || status === "closed";
-    sendButton.disabled = !connected;
+    const usable = connected && !erased;
+    buttons.takeover.disabled = !usable || status === "human";
+    buttons.release.disabled = !usable || status === "bot";
+    buttons.close.disabled = !usable || status === "closed";
+    sendButton.disabled = !usable;
     hint.textContent = status === "human"
       ? "You have taken over: the bot stays silent until you release the conversation."
       : status === "closed" ? "This conversation is closed. A new visitor message reopens it for the bot."
@@ -103,6 +105,13 @@
     badge.className = "badge status-" + conversation.status;
     badge.textContent = config.statuses[conversation.status] || conversation.status;
     showControls();
+  });
+
+  live.on("conversation_erased", ({ conversation_id: id }) => {
+    if (id !== open.id) return;
+    erased = true;
+    showControls();
+    notice.textContent = "This visitor's data was erased: the conversation no longer exists.";
   });
 
   live.on("typing", (frame) => {

@@ -192,6 +192,14 @@
     if (message.role === "visitor" && (status === "waiting_for_human" || status === "human")) beep();
   });
 
+  live.on("conversation_erased", ({ conversation_id: id }) => {
+    const row = rows.get(id);
+    if (!row) return;
+    row.remove();
+    rows.delete(id);
+    updateTotal();
+  });
+
   async function reload() {
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(filter)) if (value) query.set(name, value);

@@ -28,6 +28,7 @@ class Recorder:
         self.events: list[Event] = []
         self.resyncs = 0
         self.ended: list[int] = []
+        self.forgotten: list[str] = []
         self.arrived = asyncio.Event()
 
     def deliver(self, event: Event) -> None:
@@ -39,6 +40,10 @@ class Recorder:
 
     def end_session(self, epoch: int) -> None:
         self.ended.append(epoch)
+        self.arrived.set()
+
+    def forget(self, conversation_id: str) -> None:
+        self.forgotten.append(conversation_id)
         self.arrived.set()
 
     @property
@@ -244,3 +249,47 @@ async def test_a_broker_reconnect_asks_every_member_to_resync() -> None:
         hub.on_reconnect()
 
     assert (first.resyncs, second.resyncs) == (1, 1)
+
+
+async def test_an_erasure_makes_the_conversations_members_and_the_operators_forget_it() -> None:
+    erased: list[list[str]] = []
+    hub = RoomHub(MemoryBroker(), on_erased=lambda ids: erased.append(list(ids)))
+    await hub.start()
+    async with AsyncExitStack() as rooms:
+        rooms.push_async_callback(hub.close)
+        visitor, operator, bystander, stranger = Recorder(), Recorder(), Recorder(), Recorder()
+        await rooms.enter_async_context(hub.conversation("tenant", "c1", visitor))
+        await rooms.enter_async_context(hub.operators("tenant", operator))
+        await rooms.enter_async_context(hub.conversation("tenant", "c2", bystander))
+        await rooms.enter_async_context(hub.operators("other", stranger))
+
+        await hub.erase("tenant", ["c1", "c3"])
+
+    assert visitor.forgotten == ["c1"]
+    assert operator.forgotten == ["c1", "c3"]
+    assert bystander.forgotten == []
+    assert stranger.forgotten == []
+    assert erased == [["c1", "c3"]]
+
+
+async def test_an_erasure_published_by_one_instance_reaches_the_other(
+    redis_url: str, redis_prefix: str
+) -> None:
+    async with (
+        hub_on(redis_url, redis_prefix) as here,
+        hub_on(redis_url, redis_prefix) as there,
+        AsyncExitStack() as rooms,
+    ):
+        near, far = Recorder(), Recorder()
+        await rooms.enter_async_context(here.conversation("tenant", "c1", near))
+        await rooms.enter_async_context(there.conversation("tenant", "c1", far))
+        await here.erase("tenant", ["c1"])
+        async with asyncio.timeout(5):
+            while not far.forgotten:
+                await asyncio.sleep(0.01)
+        # A marker after the erasure: anything more for `near` would have come before it.
+        there.publish(Event(b"marker", "c1"), "tenant", Audience.VISITORS)
+        await near.wait_for(1)
+
+    assert far.forgotten == ["c1"]
+    assert near.forgotten == ["c1"]  # its own erasure, once

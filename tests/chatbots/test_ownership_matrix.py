@@ -24,7 +24,7 @@ def _upload() -> FormData:
     return form
 
 
-# (method, path template, body): {bot}, {entry} and {conversation} are filled in.
+# (method, path template, body): {bot}, {entry}, {conversation} and {visitor} are filled in.
 ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/chatbots/{bot}/", None),
     ("PATCH", "/api/chatbots/{bot}/", {"name": "Taken over"}),
@@ -38,6 +38,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("DELETE", "/api/chatbots/{bot}/knowledge/{entry}/", None),
     ("GET", "/api/chatbots/{bot}/conversations/", None),
     ("GET", "/api/conversations/{conversation}/messages/", None),
+    ("GET", "/api/chatbots/{bot}/visitors/{visitor}/export/", None),
+    ("DELETE", "/api/chatbots/{bot}/visitors/{visitor}/", None),
 ]
 
 
@@ -70,8 +72,11 @@ async def test_another_users_objects_answer_404_exactly_like_missing_ones(
     )
     entry = await entry_response.json()
     conversation = await visitor_says(api, bot["slug"], ["hello"])
+    listed = await api.get(f"/api/chatbots/{bot['id']}/conversations/", headers=alice.headers)
+    visitor = (await listed.json())["items"][0]["visitor_id"]
     theirs = {"bot": bot["id"], "entry": entry["id"], "conversation": conversation}
     missing = {name: str(uuid.uuid4()) for name in theirs}
+    theirs["visitor"], missing["visitor"] = visitor, uuid.uuid4().hex
     await new_chatbot(api, bob)  # Bob has chatbots of his own: ownership, not emptiness
 
     foreign = await _call(api, bob, method, template.format(**theirs), body)
@@ -95,7 +100,12 @@ async def test_every_chatbot_knowledge_and_conversation_route_answers_401_withou
 ) -> None:
     alice = await signup(api)
     bot = await new_chatbot(api, alice)
-    ids = {"chatbot_id": bot["id"], "entry_id": new_id(), "conversation_id": new_id()}
+    ids = {
+        "chatbot_id": bot["id"],
+        "entry_id": new_id(),
+        "conversation_id": new_id(),
+        "visitor_id": uuid.uuid4().hex,
+    }
     ours = [
         route
         for route in api.app[keys.ROUTES].routes

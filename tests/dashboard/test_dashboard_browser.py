@@ -241,3 +241,52 @@ async def test_the_inbox_reconnects_with_a_fresh_token_when_a_password_change_en
     await expect(row.locator("[data-role=last-message]")).to_contain_text("9 am")
     assert await operator.evaluate("window.__sameDocument") is True
     assert problems == []
+
+
+async def test_an_erased_visitor_leaves_the_inbox_and_their_widget_starts_afresh(
+    server: ServerProcess,
+    operator_context: BrowserContext,
+    visitor_context: BrowserContext,
+) -> None:
+    base = server.base_url
+    operator = await operator_context.new_page()
+    problems = watch_for_errors(operator)
+    await sign_up(operator, base)
+    slug = await create_chatbot(operator, "Erasable")
+    await operator.get_by_role("link", name="Inbox", exact=True).click()
+    await expect(operator.locator("[data-role=connection]")).to_have_text("Live")
+
+    visitor = await open_widget(visitor_context, base, slug)
+    await visitor_says(visitor, "Please forget me afterwards")
+    row = operator.locator("[data-role=conversations] > li")
+    await expect(row).to_have_count(1)
+    conversation_id = await row.get_attribute("data-conversation-id")
+    token_key = f"chatbot:{slug}:visitor_token"
+    old_token = await visitor.evaluate("(key) => localStorage.getItem(key)", token_key)
+
+    # The owner asks for the visitor's data, then erases it, as a script with their token would.
+    status = await operator.evaluate(
+        """async (conversationId) => {
+            const exported = await (await fetch(
+                `/dashboard/conversations/${conversationId}/export/`)).json();
+            const { access } = await (await fetch("/dashboard/token/")).json();
+            const chatbotId = exported.conversations[0].chatbot_id;
+            const response = await fetch(
+                `/api/chatbots/${chatbotId}/visitors/${exported.visitor_id}/`,
+                { method: "DELETE", headers: { Authorization: `Bearer ${access}` } });
+            return response.status;
+        }""",
+        conversation_id,
+    )
+    assert status == 204
+
+    await expect(row).to_have_count(0)  # gone from the inbox at once, without a reload
+    # The widget is closed out, reconnects with its old token and starts a new conversation.
+    await expect(widget_messages(visitor, "visitor")).to_have_count(0)
+    await expect(visitor.locator("#chatbot-widget [data-role=input]")).to_be_editable()
+    await visitor_says(visitor, "A new start")
+    await expect(row).to_have_count(1)
+    assert await row.get_attribute("data-conversation-id") != conversation_id
+    new_token = await visitor.evaluate("(key) => localStorage.getItem(key)", token_key)
+    assert new_token != old_token
+    assert problems == []

@@ -255,3 +255,26 @@ async def test_a_nul_character_is_refused_not_stored(client: AppClient) -> None:
     assert "NUL character" in await response.text()
     listing = await (await client.get("/dashboard/chatbots/")).text()
     assert "No chatbot yet" in listing
+
+
+async def test_retention_is_set_and_cleared_in_the_form_and_bad_values_are_named(
+    client: AppClient,
+) -> None:
+    await sign_up(client)
+    chatbot_id = await create_chatbot(client, retention_days="30")
+    assert (await api_chatbot(client, chatbot_id))["retention_days"] == 30
+    page = await (await client.get(f"/dashboard/chatbots/{chatbot_id}/")).text()
+    assert 'name="retention_days" type="text" value="30"' in page
+
+    for bad in ("0", "-1", "x", "1.5"):
+        refused = await edit(client, chatbot_id, retention_days=bad)
+        assert refused.status == 422
+        assert 'id="e-retention_days"' in await refused.text()
+    assert (await api_chatbot(client, chatbot_id))["retention_days"] == 30
+
+    saved = await edit(client, chatbot_id, retention_days=" 7 ")
+    assert saved.status == 303
+    assert (await api_chatbot(client, chatbot_id))["retention_days"] == 7
+    saved = await edit(client, chatbot_id, retention_days="")
+    assert saved.status == 303
+    assert (await api_chatbot(client, chatbot_id))["retention_days"] is None

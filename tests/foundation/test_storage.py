@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import column, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +21,7 @@ from chatbot.storage.migrations import (
     head_revision,
     migrate,
 )
-from chatbot.storage.values import new_id, utcnow
+from chatbot.storage.values import new_id, utcnow, visitor_id_of
 
 from conftest import create_postgres_database, drop_postgres_database
 
@@ -95,7 +95,26 @@ async def test_concurrent_migrations_on_one_empty_postgres_database_apply_once()
         await drop_postgres_database(url)
 
 
-async def _conversation(engine: AsyncEngine) -> str:
+# The conversations table as the first revision made it (its later columns do not exist yet).
+FIRST_CONVERSATIONS = table(
+    "conversations",
+    *(
+        column(name)
+        for name in (
+            "id",
+            "chatbot_id",
+            "visitor_token_hash",
+            "status",
+            "last_seq",
+            "visitor_data",
+            "started_at",
+            "handed_off",
+        )
+    ),
+)
+
+
+async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> str:
     now = utcnow()
     user, bot, conversation = new_id(), new_id(), new_id()
     async with engine.begin() as connection:
@@ -123,18 +142,21 @@ async def _conversation(engine: AsyncEngine) -> str:
                 updated_at=now,
             )
         )
-        await connection.execute(
-            insert(schema.conversations).values(
-                id=conversation,
-                chatbot_id=bot,
-                visitor_token_hash=new_id(),
-                status="bot",
-                last_seq=0,
-                visitor_data={},
-                started_at=now,
-                handed_off=False,
+        values = {
+            "id": conversation,
+            "chatbot_id": bot,
+            "visitor_token_hash": new_id(),
+            "status": "bot",
+            "last_seq": 0,
+            "started_at": now,
+            "handed_off": False,
+        }
+        if first_schema:
+            await connection.execute(
+                insert(FIRST_CONVERSATIONS).values(visitor_data="{}", **values)
             )
-        )
+        else:
+            await connection.execute(insert(schema.conversations).values(visitor_data={}, **values))
     return conversation
 
 
@@ -195,7 +217,7 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
     await drop_postgres_database(url)
 
 
-async def test_upgrading_from_the_first_schema_keeps_messages_and_the_client_id_rule(
+async def test_upgrading_from_the_first_schema_keeps_messages_rules_and_visitors(
     empty_database_url: str,
 ) -> None:
     engine = create_engine(empty_database_url)
@@ -205,7 +227,7 @@ async def test_upgrading_from_the_first_schema_keeps_messages_and_the_client_id_
                 lambda sync: command.upgrade(alembic_config(sync), FIRST_REVISION)
             )
             await connection.commit()
-        conversation = await _conversation(engine)
+        conversation = await _conversation(engine, first_schema=True)
         async with engine.begin() as connection:
             await connection.execute(
                 insert(schema.messages),
@@ -228,5 +250,9 @@ async def test_upgrading_from_the_first_schema_keeps_messages_and_the_client_id_
                 select(schema.messages.c.seq, schema.messages.c.client_id).order_by("seq")
             )
             assert rows.all() == [(1, "a"), (2, None), (3, None)]
+            # Conversations stored before visitor ids existed get theirs from their token.
+            c = schema.conversations.c
+            stored = (await connection.execute(select(c.visitor_token_hash, c.visitor_id))).one()
+            assert stored.visitor_id == visitor_id_of(stored.visitor_token_hash)
     finally:
         await engine.dispose()

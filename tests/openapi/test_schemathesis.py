@@ -71,6 +71,7 @@ class Seed:
     chatbot_id: str
     entry_id: str
     conversation_id: str
+    visitor_id: str
 
 
 async def seed(base_url: str, token: str) -> Seed:
@@ -99,7 +100,7 @@ async def seed(base_url: str, token: str) -> Seed:
                 frame = await socket.receive_json(timeout=10)
                 if frame["type"] == "message" and frame["message"]["role"] == "bot":
                     break
-        return Seed(chatbot["id"], entry["id"], welcome["conversation_id"])
+        return Seed(chatbot["id"], entry["id"], welcome["conversation_id"], welcome["visitor_id"])
 
 
 # Every warning schemathesis shows by default but "missing test data" and, with it,
@@ -167,6 +168,10 @@ def schemathesis_config(known: Seed | None) -> str:
         ): {**chatbot, "entry_id": known.entry_id},
         ("GET /api/conversations/{conversation_id}/messages/",): {
             "conversation_id": known.conversation_id
+        },
+        ("GET /api/chatbots/{chatbot_id}/visitors/{visitor_id}/export/",): {
+            **chatbot,
+            "visitor_id": known.visitor_id,
         },
     }
     seeded = [

@@ -239,3 +239,31 @@ async def test_a_request_line_or_header_over_8_kb_gets_the_json_error_and_no_tra
     assert len(refused) == 2, output
     assert all(" INFO " in line or "INFO" in line for line in refused), refused
     assert "x" * 300 not in output  # the logged reason is cut short
+
+
+@pytest.mark.slow
+async def test_a_server_that_anonymises_addresses_logs_only_their_network(
+    tmp_path: Path,
+) -> None:
+    env = server_env(tmp_path, CHATBOT_PRIVACY__ANONYMIZE_ADDRESSES="on")
+    async with running(tmp_path, env) as server:
+        status, _, _ = await _raw_exchange(
+            server.port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Long: " + b"y" * 9000
+        )
+        assert status == 400
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{server.base_url}/healthz") as response,
+        ):
+            assert response.status == 200
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, 30) == 0
+    output = server.output()
+    refused = [line for line in output.splitlines() if "not valid HTTP" in line]
+    served = [line for line in output.splitlines() if '"GET /healthz"' in line]
+    assert refused, output
+    assert served, output
+    assert all("from 127.0.0.0 " in line for line in refused), refused
+    assert all('127.0.0.0 "GET /healthz"' in line for line in served), served
+    logged = [line for line in output.splitlines() if "chatbot.access" in line or "refused" in line]
+    assert not [line for line in logged if "127.0.0.1" in line], logged

@@ -1,0 +1,1 @@
+"""Visitor data: export, erasure, retention of conversations."""

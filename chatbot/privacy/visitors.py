@@ -1,0 +1,105 @@
+"""A visitor's data: everything stored about them exported, or erased everywhere.
+
+A visitor is named by `visitor_id` (see `storage.values.visitor_id_of`), per chatbot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chatbot import keys
+from chatbot.conversations.repository import messages_after
+from chatbot.storage.schema import conversations, erased_conversations, messages
+from chatbot.storage.values import VISITOR_ID_LENGTH, iso, utcnow
+
+VISITOR_ID_PATTERN = f"^[0-9a-f]{{{VISITOR_ID_LENGTH}}}$"
+_VISITOR_ID = re.compile(VISITOR_ID_PATTERN)
+
+
+def is_visitor_id(text: str) -> bool:
+    return _VISITOR_ID.fullmatch(text) is not None
+
+
+async def _conversation_rows(
+    connection: AsyncConnection, chatbot_id: str, visitor_id: str
+) -> list[Any]:
+    c = conversations.c
+    query = (
+        select(conversations)
+        .where(c.chatbot_id == chatbot_id, c.visitor_id == visitor_id)
+        .order_by(c.started_at, c.id)
+    )
+    return list(await connection.execute(query))
+
+
+async def export_visitor(
+    engine: AsyncEngine, chatbot_id: str, visitor_id: str
+) -> dict[str, Any] | None:
+    """The visitor's conversations of this chatbot with all their messages; None if unknown."""
+    async with engine.connect() as connection:
+        rows = await _conversation_rows(connection, chatbot_id, visitor_id)
+        if not rows:
+            return None
+        exported = []
+        for row in rows:
+            history = await messages_after(connection, row.id)
+            exported.append(
+                {
+                    "id": row.id,
+                    "chatbot_id": row.chatbot_id,
+                    "visitor_id": row.visitor_id,
+                    "status": row.status,
+                    "started_at": iso(row.started_at),
+                    "last_message_at": iso(row.last_message_at),
+                    "last_seq": row.last_seq,
+                    "handed_off": bool(row.handed_off),
+                    "visitor_data": dict(row.visitor_data or {}),
+                    "messages": [message.as_json() for message in history],
+                }
+            )
+    return {
+        "visitor_id": visitor_id,
+        # Verified identities (user_id) are not stored by this version.
+        "user_id": None,
+        "exported_at": iso(utcnow()),
+        "conversations": exported,
+    }
+
+
+async def delete_conversations(
+    connection: AsyncConnection, conversation_ids: Sequence[str], *, erased: bool
+) -> None:
+    """Delete these conversations and their messages in the connection's transaction;
+    `erased` also records their ids, so that their visitor tokens start new conversations."""
+    if not conversation_ids:
+        return
+    ids = list(conversation_ids)
+    await connection.execute(delete(messages).where(messages.c.conversation_id.in_(ids)))
+    await connection.execute(delete(conversations).where(conversations.c.id.in_(ids)))
+    if erased:
+        now = utcnow()
+        await connection.execute(
+            insert(erased_conversations), [{"id": i, "erased_at": now} for i in ids]
+        )
+
+
+async def erase_visitor(
+    app: web.Application, chatbot_id: str, tenant_id: str, visitor_id: str
+) -> int:
+    """Delete the visitor's conversations of this chatbot with their messages and identity
+    data, then make every instance forget them (their sockets close); returns how many."""
+    async with app[keys.ENGINE].begin() as connection:
+        c = conversations.c
+        found = await connection.scalars(
+            select(c.id).where(c.chatbot_id == chatbot_id, c.visitor_id == visitor_id)
+        )
+        ids = list(found)
+        await delete_conversations(connection, ids, erased=True)
+    await app[keys.CHAT].hub.erase(tenant_id, ids)
+    return len(ids)
