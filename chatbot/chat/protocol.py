@@ -254,6 +254,7 @@ def welcome_frame(
     chatbot: Mapping[str, Any],
     last_seq: int,
     status: str,
+    identified: bool = False,
 ) -> bytes:
     return encode(
         {
@@ -263,6 +264,7 @@ def welcome_frame(
             "chatbot": chatbot,
             "last_seq": last_seq,
             "status": status,
+            "identified": identified,
         }
     )
 

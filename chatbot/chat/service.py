@@ -59,11 +59,12 @@ class ChatService:
         self.socket_cap = SocketCap(settings.chat.max_sockets_per_address if limits_on else None)
         self.stopping = False
 
-    def announce(self, stored: Stored, tenant_id: str) -> None:
+    def announce(self, stored: Stored, tenant_id: str, user_id: str | None = None) -> None:
         """Publish a newly stored message to its conversation and to the tenant's operators.
 
         A conversation's first visitor message is preceded by its `conversation` event, so that
-        dashboards know the conversation before its messages arrive.
+        dashboards know the conversation before its messages arrive; `user_id` is the verified
+        user of the visitor who wrote it (the conversation's).
         """
         message = stored.message
         conversation_id = message.conversation_id
@@ -78,6 +79,7 @@ class ChatService:
                 started_at=stored.started_at or message.created_at,
                 last_message_at=message.created_at,
                 last_message=message,
+                user_id=user_id,
             )
             self.publish_conversation(view)
         event = Event(message_frame(message.as_json()), conversation_id, message.seq)

@@ -42,6 +42,7 @@ class NewConversation:
     started_at: datetime
     greeting_text: str  # "" for no greeting
     visitor_data: Mapping[str, Any]
+    user_id: str | None = None  # the verified user it belongs to, if any
 
     @property
     def greeting(self) -> MessageView | None:

@@ -42,6 +42,8 @@ def _encode(record: ChatbotRecord) -> bytes:
         "theme": dict(record.theme),
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        "identity_verification": record.identity_verification,
+        "identity_secret": record.identity_secret,
     }
     return json.dumps(data, separators=(",", ":")).encode()
 
@@ -61,6 +63,8 @@ def _decode(raw: bytes) -> ChatbotRecord | None:
         theme=data["theme"],
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
+        identity_verification=data["identity_verification"],
+        identity_secret=data["identity_secret"],
     )
 
 

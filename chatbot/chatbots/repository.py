@@ -11,6 +11,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatbot.chatbots.identity import Verification, new_identity_secret
 from chatbot.chatbots.slugs import SLUG_MAX, first_free, slugify
 from chatbot.storage.schema import chatbots
 from chatbot.storage.values import as_utc, new_id, utcnow
@@ -40,6 +41,8 @@ class ChatbotRecord:
     theme: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    identity_verification: Verification = "off"
+    identity_secret: str = ""
 
 
 def _record(row: Row[Any]) -> ChatbotRecord:
@@ -54,6 +57,8 @@ def _record(row: Row[Any]) -> ChatbotRecord:
         theme=dict(row.theme or {}),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        identity_verification=row.identity_verification,
+        identity_secret=row.identity_secret,
     )
 
 
@@ -81,6 +86,7 @@ async def create_chatbot(
     allowed_origins: list[str],
     brain: Mapping[str, Any],
     theme: Mapping[str, Any],
+    identity_verification: Verification = "off",
 ) -> ChatbotRecord:
     """Insert a chatbot; a generated slug gets a free suffix, a chosen one raises SlugTaken."""
     now = utcnow()
@@ -92,6 +98,8 @@ async def create_chatbot(
         "allowed_origins": list(allowed_origins),
         "brain": dict(brain),
         "theme": dict(theme),
+        "identity_verification": identity_verification,
+        "identity_secret": new_identity_secret(),
         "created_at": now,
         "updated_at": now,
     }

@@ -20,6 +20,7 @@ from chatbot.brains.schemas import (
 )
 from chatbot.brains.targets import ensure_allowed_base_url
 from chatbot.chatbots import repository as repo
+from chatbot.chatbots.identity import new_identity_secret
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
 from chatbot.chatbots.schemas import (
@@ -59,7 +60,8 @@ def _theme(stored: Mapping[str, Any]) -> Theme:
         return Theme()  # written by another version: show the defaults rather than fail
 
 
-def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
+def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -> ChatbotOut:
+    """The chatbot as the API shows it; its identity secret only to those who may manage it."""
     return ChatbotOut(
         id=record.id,
         slug=record.slug,
@@ -72,6 +74,8 @@ def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
         updated_at=iso(record.updated_at) or "",
         embed_snippet=embed_snippet(base_url, record.slug),
         demo_url=f"{base_url}/demo/{record.slug}/",
+        identity_verification=record.identity_verification,
+        identity_secret=record.identity_secret if manager else None,
     )
 
 
@@ -106,6 +110,7 @@ async def create_chatbot(request: web.Request) -> web.Response:
             allowed_origins=body.allowed_origins,
             brain=stored_brain_config(body.brain or parse_brain_config(None)),
             theme=(body.theme or Theme()).model_dump(),
+            identity_verification=body.identity_verification,
         )
     except SlugTaken as exc:
         raise _slug_taken(exc.slug) from None
@@ -135,7 +140,7 @@ def _parsed(stored: Mapping[str, Any]) -> BrainConfig | None:
 def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
     sent = body.model_fields_set
     changes: dict[str, Any] = {}
-    for field in ("name", "slug", "allowed_origins"):
+    for field in ("name", "slug", "allowed_origins", "identity_verification"):
         if field in sent:
             changes[field] = getattr(body, field)
     if "greeting" in sent:
@@ -165,6 +170,24 @@ async def update_chatbot(request: web.Request) -> web.Response:
     if result is None:  # deleted meanwhile
         raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
     before, after = result
+    await forget_chatbot(request.app, before, after)
+    return json_response(chatbot_out(after, public_base_url(request)))
+
+
+async def rotate_identity_secret(request: web.Request) -> web.Response:
+    """A new identity secret: hashes made with the old one stop working at once."""
+    chatbot_id = request.match_info["chatbot_id"]
+    await owned_or_404(request, chatbot_id)
+    result = await repo.update_chatbot(
+        request.app[keys.ENGINE],
+        chatbot_id,
+        current_user(request).id,
+        {"identity_secret": new_identity_secret()},
+    )
+    if result is None:  # deleted meanwhile
+        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+    before, after = result
+    # Every instance reads the secret through this cache: the old one must go from it now.
     await forget_chatbot(request.app, before, after)
     return json_response(chatbot_out(after, public_base_url(request)))
 
@@ -221,6 +244,15 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         response=ChatbotOut,
         errors=(400, 401, 404, 409, 413, 422),
         summary="Change some fields of a chatbot",
+        tag=TAG,
+    )
+    routes.add(
+        "POST",
+        item + "identity-secret/",
+        rotate_identity_secret,
+        response=ChatbotOut,
+        errors=(401, 404),
+        summary="Replace the chatbot's identity secret (hashes made with the old one stop working)",
         tag=TAG,
     )
     routes.add(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from chatbot.brains.schemas import BrainConfig
+from chatbot.chatbots.identity import Verification
 from chatbot.chatbots.origins import (
     MAX_ORIGIN_LENGTH,
     MAX_ORIGINS,
@@ -110,6 +111,12 @@ class ThemeUpdate(_Body):
         return Theme.model_validate(known)
 
 
+_VERIFICATION_DESCRIPTION = (
+    "whether visitors prove who they are with user_id and user_hash: off (ignored), optional "
+    "(a valid pair is trusted, an invalid one is anonymous) or required (no valid pair: 403)"
+)
+
+
 class ChatbotCreate(_Body):
     """`POST /api/chatbots/`: only the name is required."""
 
@@ -123,6 +130,9 @@ class ChatbotCreate(_Body):
     )
     brain: BrainConfig | None = Field(default=None, description='default {"type": "knowledge"}')
     theme: Theme | None = None
+    identity_verification: Verification = Field(
+        default="off", description=_VERIFICATION_DESCRIPTION
+    )
 
 
 class ChatbotUpdate(_Body):
@@ -136,6 +146,9 @@ class ChatbotUpdate(_Body):
         "an omitted api_key keeps the stored one for the same server"
     )
     theme: ThemeUpdate | None = None
+    identity_verification: Annotated[Verification | None, NOT_NULL] = omitted(
+        _VERIFICATION_DESCRIPTION
+    )
 
 
 class ChatbotOut(BaseModel):
@@ -152,6 +165,11 @@ class ChatbotOut(BaseModel):
     updated_at: str
     embed_snippet: str
     demo_url: str
+    identity_verification: Verification
+    identity_secret: str | None = Field(
+        description="the key of the user_hash HMAC; null for those who may not manage the "
+        "chatbot (POST .../identity-secret/ makes a new one)"
+    )
 
 
 class ChatbotList(BaseModel):

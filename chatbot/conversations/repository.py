@@ -27,6 +27,7 @@ class ConversationView:
     started_at: datetime
     last_message_at: datetime | None
     last_message: MessageView | None = None
+    user_id: str | None = None  # the verified user's id; None: an anonymous visitor
 
     def as_json(self) -> dict[str, Any]:
         last = self.last_message
@@ -39,6 +40,7 @@ class ConversationView:
             "last_seq": self.last_seq,
             "handed_off": self.handed_off,
             "last_message": None if last is None else last.as_json(),
+            "user_id": self.user_id,
         }
 
 
@@ -64,6 +66,7 @@ _CONVERSATION_COLUMNS = (
     conversations.c.handed_off,
     conversations.c.started_at,
     conversations.c.last_message_at,
+    conversations.c.user_id,
 )
 
 
@@ -78,6 +81,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
         started_at=as_utc(row.started_at),
         last_message_at=None if row.last_message_at is None else as_utc(row.last_message_at),
         last_message=last_message,
+        user_id=row.user_id,
     )
 
 

@@ -55,6 +55,10 @@ class ConversationOut(BaseModel):
     last_seq: int
     handed_off: bool
     last_message: MessageOut | None
+    user_id: str | None = Field(
+        description="the site's id of a visitor who proved it (identity verification); "
+        "null for an anonymous visitor"
+    )
 
 
 class ConversationList(BaseModel):

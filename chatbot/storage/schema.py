@@ -73,6 +73,9 @@ chatbots = Table(
     Column("allowed_origins", JSON, nullable=False, default=list),
     Column("brain", JSON, nullable=False, default=dict),
     Column("theme", JSON, nullable=False, default=dict),
+    # "off", "optional" or "required": whether visitors prove who they are (chatbots.identity).
+    Column("identity_verification", String(16), nullable=False, server_default="off"),
+    Column("identity_secret", String(128), nullable=False),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -130,7 +133,10 @@ conversations = Table(
     Column("first_visitor_message_at", DateTime(timezone=True), nullable=True),
     Column("first_operator_message_at", DateTime(timezone=True), nullable=True),
     Column("handed_off", Boolean, nullable=False, default=False),
+    # The site's own id of a visitor who proved it (identity verification); null: anonymous.
+    Column("user_id", String(255), nullable=True),
     Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
+    Index("ix_conversations_chatbot_user", "chatbot_id", "user_id"),
 )
 
 messages = Table(
