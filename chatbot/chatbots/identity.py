@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from typing import Literal
+
+from chatbot.storage.values import random_secret
 
 Verification = Literal["off", "optional", "required"]
 VERIFICATION_MODES: tuple[Verification, ...] = ("off", "optional", "required")
@@ -21,7 +22,7 @@ _HASH_LENGTH = 64  # hex digits of a SHA-256
 
 def new_identity_secret() -> str:
     """A fresh secret: 64 hex characters (256 random bits)."""
-    return secrets.token_hex(32)
+    return random_secret()
 
 
 def user_hash(secret: str, user_id: str) -> str:
@@ -39,6 +40,8 @@ class IdentityCheck:
 
 def check_identity(secret: str, user_id: str | None, offered_hash: str | None) -> IdentityCheck:
     """Whether `offered_hash` is the hash of `user_id` under `secret`, compared in constant time."""
+    if not secret:  # never: every chatbot gets one; an empty key would prove nothing
+        return IdentityCheck(None, "the chatbot has no identity secret: make one")
     if not user_id and not offered_hash:
         return IdentityCheck(None, "no user_id and user_hash were given")
     if not user_id or not offered_hash:

@@ -19,6 +19,8 @@ from sqlalchemy import (
     text,
 )
 
+from chatbot.storage.values import random_secret
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -75,7 +77,7 @@ chatbots = Table(
     Column("theme", JSON, nullable=False, default=dict),
     # "off", "optional" or "required": whether visitors prove who they are (chatbots.identity).
     Column("identity_verification", String(16), nullable=False, server_default="off"),
-    Column("identity_secret", String(128), nullable=False),
+    Column("identity_secret", String(128), nullable=False, default=random_secret),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

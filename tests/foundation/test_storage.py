@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import Table, column, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +26,25 @@ from chatbot.storage.values import new_id, utcnow
 from conftest import create_postgres_database, drop_postgres_database
 
 FIRST_REVISION = "0001"
+# The chatbots table as the first schema made it (later revisions add columns to it).
+FIRST_CHATBOTS = table(
+    "chatbots",
+    *(
+        column(name, schema.chatbots.c[name].type)
+        for name in (
+            "id",
+            "owner_id",
+            "slug",
+            "name",
+            "greeting",
+            "allowed_origins",
+            "brain",
+            "theme",
+            "created_at",
+            "updated_at",
+        )
+    ),
+)
 
 
 @pytest.fixture
@@ -95,7 +114,7 @@ async def test_concurrent_migrations_on_one_empty_postgres_database_apply_once()
         await drop_postgres_database(url)
 
 
-async def _conversation(engine: AsyncEngine) -> str:
+async def _conversation(engine: AsyncEngine, chatbots: Table = schema.chatbots) -> str:
     now = utcnow()
     user, bot, conversation = new_id(), new_id(), new_id()
     async with engine.begin() as connection:
@@ -110,7 +129,7 @@ async def _conversation(engine: AsyncEngine) -> str:
             )
         )
         await connection.execute(
-            insert(schema.chatbots).values(
+            insert(chatbots).values(
                 id=bot,
                 owner_id=user,
                 slug=f"bot-{bot[:8]}",
@@ -205,7 +224,7 @@ async def test_upgrading_from_the_first_schema_keeps_messages_and_the_client_id_
                 lambda sync: command.upgrade(alembic_config(sync), FIRST_REVISION)
             )
             await connection.commit()
-        conversation = await _conversation(engine)
+        conversation = await _conversation(engine, FIRST_CHATBOTS)
         async with engine.begin() as connection:
             await connection.execute(
                 insert(schema.messages),

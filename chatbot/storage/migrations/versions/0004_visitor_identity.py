@@ -22,13 +22,19 @@ INDEX = "ix_conversations_chatbot_user"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("chatbots") as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "identity_verification", sa.String(length=16), nullable=False, server_default="off"
-            )
-        )
-        batch_op.add_column(sa.Column("identity_secret", sa.String(length=128), nullable=True))
+    # Columns are added in place, never in batch mode: on SQLite a batch copies the table and
+    # drops the old one, and dropping `chatbots` would cascade to every conversation.
+    op.add_column(
+        "chatbots",
+        sa.Column(
+            "identity_verification", sa.String(length=16), nullable=False, server_default="off"
+        ),
+    )
+    # NOT NULL needs a default to be added; every row gets its own secret right below.
+    op.add_column(
+        "chatbots",
+        sa.Column("identity_secret", sa.String(length=128), nullable=False, server_default=""),
+    )
     connection = op.get_bind()
     chatbots = sa.table("chatbots", sa.column("id"), sa.column("identity_secret"))
     for (chatbot_id,) in connection.execute(sa.select(chatbots.c.id)).all():
@@ -37,19 +43,14 @@ def upgrade() -> None:
             .where(chatbots.c.id == chatbot_id)
             .values(identity_secret=secrets.token_hex(32))
         )
-    with op.batch_alter_table("chatbots") as batch_op:
-        batch_op.alter_column(
-            "identity_secret", existing_type=sa.String(length=128), nullable=False
-        )
-    with op.batch_alter_table("conversations") as batch_op:
-        batch_op.add_column(sa.Column("user_id", sa.String(length=255), nullable=True))
+    if connection.dialect.name != "sqlite":  # SQLite cannot drop a default in place
+        op.alter_column("chatbots", "identity_secret", server_default=None)
+    op.add_column("conversations", sa.Column("user_id", sa.String(length=255), nullable=True))
     op.create_index(INDEX, "conversations", ["chatbot_id", "user_id"])
 
 
 def downgrade() -> None:
     op.drop_index(INDEX, table_name="conversations")
-    with op.batch_alter_table("conversations") as batch_op:
-        batch_op.drop_column("user_id")
-    with op.batch_alter_table("chatbots") as batch_op:
-        batch_op.drop_column("identity_secret")
-        batch_op.drop_column("identity_verification")
+    op.drop_column("conversations", "user_id")
+    op.drop_column("chatbots", "identity_secret")
+    op.drop_column("chatbots", "identity_verification")
