@@ -19,8 +19,8 @@ from chatbot.brains.schemas import (
     stored_brain_config,
 )
 from chatbot.brains.targets import ensure_allowed_base_url
+from chatbot.chatbots import identity_secret
 from chatbot.chatbots import repository as repo
-from chatbot.chatbots.identity import new_identity_secret
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
 from chatbot.chatbots.schemas import (
@@ -178,17 +178,11 @@ async def rotate_identity_secret(request: web.Request) -> web.Response:
     """A new identity secret: hashes made with the old one stop working at once."""
     chatbot_id = request.match_info["chatbot_id"]
     await owned_or_404(request, chatbot_id)
-    result = await repo.update_chatbot(
-        request.app[keys.ENGINE],
-        chatbot_id,
-        current_user(request).id,
-        {"identity_secret": new_identity_secret()},
+    after = await identity_secret.rotate_identity_secret(
+        request.app, chatbot_id, current_user(request).id
     )
-    if result is None:  # deleted meanwhile
+    if after is None:  # deleted meanwhile
         raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
-    before, after = result
-    # Every instance reads the secret through this cache: the old one must go from it now.
-    await forget_chatbot(request.app, before, after)
     return json_response(chatbot_out(after, public_base_url(request)))
 
 

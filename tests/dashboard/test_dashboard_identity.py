@@ -1,4 +1,5 @@
-"""The conversation view marks a verified visitor: their name, email and user id, "verified".
+"""Identity in the dashboard: the conversation view marks a verified visitor (name, email,
+user id, "verified"); the chatbot's settings page sets the mode and shows and renews the secret.
 
 On SQLite, then on PostgreSQL; the visitors talk over the real socket.
 """
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .dashboard_support import access_token, create_chatbot, sign_up
+from .dashboard_support import access_token, create_chatbot, post_form, sign_up
 from conftest import AppClient, ClientFactory
 
 VERIFIED_MARK = 'data-role="verified"'
@@ -78,3 +79,50 @@ async def test_a_verified_visitor_is_shown_with_name_email_and_the_verified_mark
     page = await (await client.get(f"/dashboard/conversations/{claimed}/")).text()
     assert VERIFIED_MARK not in page
     assert "<dd>Ada Lovelace</dd>" in page
+
+
+async def _api_chatbot(client: AppClient, chatbot_id: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {await access_token(client)}"}
+    response = await client.get(f"/api/chatbots/{chatbot_id}/", headers=headers)
+    chatbot: dict[str, Any] = await response.json()
+    assert response.status == 200, chatbot
+    return chatbot
+
+
+async def test_the_settings_page_sets_the_mode_and_shows_and_renews_the_secret(
+    client: AppClient, make_client: ClientFactory, database_url: str
+) -> None:
+    await sign_up(client)
+    chatbot_id = await create_chatbot(client, "Echo", brain_type="echo")
+    settings = f"/dashboard/chatbots/{chatbot_id}/"
+    before = await _api_chatbot(client, chatbot_id)
+
+    page = await (await client.get(settings)).text()
+    assert f'data-role="identity-secret">{before["identity_secret"]}</code>' in page
+    chosen = await post_form(
+        client, settings + "identity/", {"identity_verification": "required"}, token_from=settings
+    )
+    refused = await post_form(
+        client, settings + "identity/", {"identity_verification": "maybe"}, token_from=settings
+    )
+    after_mode = await _api_chatbot(client, chatbot_id)
+    rotated = await post_form(client, settings + "identity-secret/", {}, token_from=settings)
+    after_rotation = await _api_chatbot(client, chatbot_id)
+    page = await (await client.get(settings)).text()
+
+    assert chosen.status == refused.status == rotated.status == 303
+    assert after_mode["identity_verification"] == "required"
+    assert after_mode["identity_secret"] == before["identity_secret"]
+    assert after_rotation["identity_verification"] == "required"
+    assert after_rotation["identity_secret"] != before["identity_secret"]
+    assert f'data-role="identity-secret">{after_rotation["identity_secret"]}</code>' in page
+    assert before["identity_secret"] not in page
+
+    stranger = await make_client(database_url=database_url, brains={"semantic": False})
+    await sign_up(stranger)
+    for path in ("identity/", "identity-secret/"):
+        response = await post_form(
+            stranger, settings + path, {"identity_verification": "off"}, token_from="/dashboard/"
+        )
+        assert response.status == 404
+    assert await _api_chatbot(client, chatbot_id) == after_rotation
