@@ -129,6 +129,9 @@
         localStorage.setItem(PREFIX + key, typeof value === "string" ? value : JSON.stringify(value));
       } catch (e) { /* quota or privacy mode */ }
     },
+    remove(key) {
+      try { localStorage.removeItem(PREFIX + key); } catch (e) { /* privacy mode */ }
+    },
   };
 
   // ---- small helpers ---------------------------------------------------------------------
@@ -342,9 +345,13 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
   // Also kept in memory: with storage disabled a reconnect must still resume the conversation.
   let visitorToken = store.get("visitor_token");
   let conversationId = store.get("conversation_id");
+  // A verified visitor (docs/identity.md): the site's user id and its HMAC, from the script tag
+  // or from identify(). Kept in memory only: the hash is a credential, never stored here.
+  let verified = userPair(script.getAttribute("data-user-id"), script.getAttribute("data-user-hash"));
   let lastSeq = 0;
   let isOpen = false;
   let isReady = false;
+  let started = false; // mount() connected once: from then on the widget stays connected
   let unread = 0;
   let ws = null;
   let resumed = false; // true once this socket's `resumed` frame arrived
@@ -649,16 +656,53 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
     }
   }
 
+  // ---- verified visitor ---------------------------------------------------------------------
+  function userPair(userId, userHash) {
+    if (typeof userId !== "string" || typeof userHash !== "string" || !userId || !userHash) return null;
+    return { user_id: userId, user_hash: userHash };
+  }
+
+  // Another person than the last verified one on this browser (or nobody verified now): nothing
+  // of the previous person's conversation may stay, on screen or in storage.
+  function switchUser(userId) {
+    if ((store.get("user_id") || "") === userId) return;
+    if (userId) store.set("user_id", userId);
+    else store.remove("user_id");
+    identity = {};
+    store.set("identity", identity);
+    outbox = [];
+    saveOutbox();
+    for (const row of pendingRows.values()) row.remove();
+    pendingRows.clear();
+    visitorToken = null;
+    conversationId = null;
+    store.remove("visitor_token");
+    store.remove("conversation_id");
+    clearHistory();
+    resetStatus();
+  }
+
   // ---- connection ---------------------------------------------------------------------------
   // The token travels as a subprotocol, not in the URL, so that no access log keeps it; a
   // stored value that is not a valid protocol token (never one the server made) uses the query.
+  // A verified visitor's pair travels as the query parameters user_id and user_hash.
+  function socketUrl(tokenInQuery) {
+    const query = [];
+    if (verified) {
+      query.push("user_id=" + encodeURIComponent(verified.user_id));
+      query.push("user_hash=" + encodeURIComponent(verified.user_hash));
+    }
+    if (tokenInQuery) query.push("visitor_token=" + encodeURIComponent(visitorToken));
+    return WS_URL + (query.length ? "?" + query.join("&") : "");
+  }
+
   function openSocket() {
-    if (!visitorToken) return new WebSocket(WS_URL, [PROTOCOL]);
+    if (!visitorToken) return new WebSocket(socketUrl(false), [PROTOCOL]);
     // A subprotocol value must be an HTTP token (RFC 7230 tchar); signed tokens contain dots.
     if (/^[A-Za-z0-9._~-]+$/.test(visitorToken)) {
-      return new WebSocket(WS_URL, [PROTOCOL, "chatbot.token." + visitorToken]);
+      return new WebSocket(socketUrl(false), [PROTOCOL, "chatbot.token." + visitorToken]);
     }
-    return new WebSocket(WS_URL + "?visitor_token=" + encodeURIComponent(visitorToken), [PROTOCOL]);
+    return new WebSocket(socketUrl(true), [PROTOCOL]);
   }
 
   function connect() {
@@ -875,17 +919,39 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
   }
 
   // Merged into what was identified before, kept in localStorage and sent after every resume.
+  // A `user_id` with its `user_hash` verifies the visitor instead (docs/identity.md): the widget
+  // then connects again with the pair. The hash is never stored nor sent as visitor data.
   function identify(data) {
     if (!data || typeof data !== "object" || Array.isArray(data)) return;
-    let merged;
-    try { merged = JSON.parse(JSON.stringify(Object.assign({}, identity, data))); } catch (e) { return; }
-    if (JSON.stringify(merged).length > 8192) {
-      console.warn("Chatbot widget: identify() data over 8 KB ignored");
-      return;
+    const rest = Object.assign({}, data);
+    const pair = userPair(rest.user_id, rest.user_hash);
+    delete rest.user_hash;
+    if (pair) delete rest.user_id; // stored with the conversation once verified
+    const newPair = pair && !(verified && verified.user_id === pair.user_id && verified.user_hash === pair.user_hash);
+    if (newPair) {
+      switchUser(pair.user_id);
+      verified = pair;
     }
-    identity = merged;
-    store.set("identity", identity);
-    if (canSend()) send({ type: "identify", data: identity });
+    let merged;
+    try { merged = JSON.parse(JSON.stringify(Object.assign({}, identity, rest))); } catch (e) { merged = null; }
+    if (merged && JSON.stringify(merged).length > 8192) {
+      console.warn("Chatbot widget: identify() data over 8 KB ignored");
+      merged = null;
+    }
+    if (merged) {
+      identity = merged;
+      store.set("identity", identity);
+    }
+    if (newPair) {
+      // Before the first connect (a `chatbot:ready` handler) mount() connects with the pair.
+      if (!started) return;
+      if (ws) drop(false);
+      attempt = 0;
+      setConnection("connecting");
+      connect(); // the identity follows the resume
+    } else if (merged && canSend()) {
+      send({ type: "identify", data: identity });
+    }
   }
 
   window.Chatbot = {
@@ -900,6 +966,7 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
 
   // ---- start ------------------------------------------------------------------------------------
   closeIcon.style.display = "none";
+  switchUser(verified ? verified.user_id : "");
   applyProfile(store.json("profile", {}));
   const saved = store.json("history", []);
   for (const m of Array.isArray(saved) ? saved : []) addMessage(m, false);
@@ -907,12 +974,15 @@ textarea:focus-visible{outline:none;border-color:var(--chatbot-focus);box-shadow
   for (const item of outbox) showPending(item);
   setUnread(0);
 
+  // Connects after the ready handlers ran: identify() called in one comes before the first
+  // connect, so that a verified visitor's first socket already carries the pair.
   function mount() {
     document.body.append(host);
-    connect();
     isReady = true;
     emit("ready");
     window.dispatchEvent(new CustomEvent("chatbot:ready"));
+    started = true;
+    connect();
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount, { once: true });

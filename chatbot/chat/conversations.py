@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot.chat import visitor_tokens
@@ -21,7 +21,7 @@ from chatbot.chat.writes import NewConversation
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import ConversationView, conversation_by_id, message_view
 from chatbot.storage.schema import conversations, erased_conversations, messages
-from chatbot.storage.values import new_id, utcnow, visitor_id_of
+from chatbot.storage.values import as_utc, new_id, utcnow, visitor_id_of
 
 Status = Literal["bot", "waiting_for_human", "human", "closed"]
 MAX_TOKEN_LENGTH = 256
@@ -62,12 +62,16 @@ async def open_visitor_conversation(
     greeting: str,
     token: str,
     retention_days: int | None = None,
+    user_id: str | None = None,
 ) -> OpenedConversation:
     """The conversation of this visitor token, stored or not yet; an unknown token starts a new
     one, stored only at its first visitor message (or request for a person).
 
     A signed token whose conversation was erased, or is not stored and started longer ago than
     the chatbot keeps conversations (it may have been purged), starts a new one too.
+    A conversation of a verified user belongs to that user alone: only a socket verified as
+    `user_id` resumes it, by its token or, from another device, as the user's latest
+    conversation that is not closed. An anonymous socket never resumes it, token or not.
     """
     signed = None
     if token and len(token) <= MAX_TOKEN_LENGTH:
@@ -77,27 +81,44 @@ async def open_visitor_conversation(
         found_by = (
             c.id == signed.conversation_id if signed else c.visitor_token_hash == token_hash(token)
         )
-        query = select(c.id, c.status, c.last_seq, c.visitor_token_hash).where(
+        query = select(c.id, c.status, c.last_seq, c.visitor_token_hash, c.user_id).where(
             found_by, c.chatbot_id == chatbot_id
         )
         async with engine.connect() as connection:
             row = (await connection.execute(query)).first()
         if row is not None:
-            if row.visitor_token_hash == token_hash(token):
+            own_token = row.visitor_token_hash == token_hash(token)
+            # A verified user's own signed token names their conversation from any device.
+            if row.user_id == user_id and (own_token or user_id is not None):
                 stored = VisitorConversation(row.id, chatbot_id, row.status, row.last_seq)
-                return OpenedConversation(stored, token, None)
+                if user_id is None or row.status != "closed":
+                    return OpenedConversation(stored, token, None)
+                latest = await _latest_open(engine, key, chatbot_id, user_id)
+                return latest or OpenedConversation(stored, token, None)
             signed = None  # another visitor's conversation: this token starts afresh
         elif signed is not None and await _forgotten(engine, signed, retention_days):
             signed = None
+    if user_id is not None:
+        latest = await _latest_open(engine, key, chatbot_id, user_id)
+        if latest is not None:
+            return latest
     if signed is not None:  # never stored: the same conversation, its greeting sent already
         new = NewConversation(
-            signed.conversation_id, chatbot_id, token_hash(token), signed.started_at, greeting, {}
+            signed.conversation_id,
+            chatbot_id,
+            token_hash(token),
+            signed.started_at,
+            greeting,
+            {},
+            user_id=user_id,
         )
         pending = VisitorConversation(new.id, chatbot_id, "bot", 1 if greeting else 0, new)
         return OpenedConversation(pending, token, None)
     conversation_id, started_at = new_id(), utcnow()
     token = visitor_tokens.issue(key, chatbot_id, conversation_id, started_at)
-    new = NewConversation(conversation_id, chatbot_id, token_hash(token), started_at, greeting, {})
+    new = NewConversation(
+        conversation_id, chatbot_id, token_hash(token), started_at, greeting, {}, user_id=user_id
+    )
     pending = VisitorConversation(conversation_id, chatbot_id, "bot", 0, new)
     return OpenedConversation(pending, token, new.greeting)
 
@@ -112,6 +133,27 @@ async def _forgotten(
     async with engine.connect() as connection:
         erased = await connection.scalar(select(e.id).where(e.id == signed.conversation_id))
     return erased is not None
+
+
+async def _latest_open(
+    engine: AsyncEngine, key: bytes, chatbot_id: str, user_id: str
+) -> OpenedConversation | None:
+    """The verified user's latest conversation that is not closed, with a token naming it for
+    this device (the stored token stays with the device that has it)."""
+    c = conversations.c
+    query = (
+        select(c.id, c.status, c.last_seq, c.started_at)
+        .where(c.chatbot_id == chatbot_id, c.user_id == user_id, c.status != "closed")
+        .order_by(func.coalesce(c.last_message_at, c.started_at).desc(), c.id.desc())
+        .limit(1)
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    token = visitor_tokens.issue(key, chatbot_id, row.id, as_utc(row.started_at))
+    stored = VisitorConversation(row.id, chatbot_id, row.status, row.last_seq)
+    return OpenedConversation(stored, token, None)
 
 
 async def store_conversation(engine: AsyncEngine, new: NewConversation) -> bool:
@@ -187,6 +229,7 @@ def _with_last_message(view: ConversationView, message: MessageView) -> Conversa
         last_message=message,
         channel=view.channel,
         visitor_id=view.visitor_id,
+        user_id=view.user_id,
     )
 
 

@@ -255,6 +255,7 @@ def welcome_frame(
     last_seq: int,
     status: str,
     visitor_id: str,
+    identified: bool = False,
 ) -> bytes:
     return encode(
         {
@@ -265,6 +266,7 @@ def welcome_frame(
             "chatbot": chatbot,
             "last_seq": last_seq,
             "status": status,
+            "identified": identified,
         }
     )
 

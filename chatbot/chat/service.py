@@ -60,13 +60,19 @@ class ChatService:
         self.stopping = False
 
     def announce(
-        self, stored: Stored, tenant_id: str, channel: str = "widget", visitor_id: str = ""
+        self,
+        stored: Stored,
+        tenant_id: str,
+        channel: str = "widget",
+        *,
+        visitor_id: str = "",
+        user_id: str | None = None,
     ) -> None:
         """Publish a newly stored message to its conversation and to the tenant's operators.
 
-        A conversation's first visitor message is preceded by its `conversation` event (naming
-        `visitor_id`, the writer's), so that dashboards know the conversation before its
-        messages arrive.
+        A conversation's first visitor message is preceded by its `conversation` event, so that
+        dashboards know the conversation before its messages arrive: `channel` is the one it came
+        through, `visitor_id` and `user_id` (verified) those of the visitor who wrote it.
         """
         message = stored.message
         conversation_id = message.conversation_id
@@ -83,6 +89,7 @@ class ChatService:
                 last_message=message,
                 channel=channel,
                 visitor_id=visitor_id,
+                user_id=user_id,
             )
             self.publish_conversation(view)
         event = Event(message_frame(message.as_json()), conversation_id, message.seq)

@@ -158,7 +158,8 @@ def _advance(
 
 def store_conversations(connection: Connection, new: Sequence[NewConversation]) -> set[str]:
     """Store the conversations not stored yet, each with its greeting as seq 1, in the
-    connection's transaction; returns the ids already stored under another visitor token.
+    connection's transaction; returns the ids already stored under another visitor token (or
+    for another verified user).
 
     A conversation whose chatbot is gone, or that was erased, is not stored (its write finds no
     conversation).
@@ -182,6 +183,7 @@ def store_conversations(connection: Connection, new: Sequence[NewConversation]) 
             "last_message_at": None,
             "handed_off": False,
             "channel": c.channel,
+            "user_id": c.user_id,
         }
         for c in new
         if c.chatbot_id in live and c.id not in erased
@@ -209,13 +211,13 @@ def store_conversations(connection: Connection, new: Sequence[NewConversation]) 
                 for g in greetings
             ],
         )
-    others = {c.id: c.visitor_token_hash for c in new if c.id not in inserted}
+    others = {c.id: (c.visitor_token_hash, c.user_id) for c in new if c.id not in inserted}
     if not others:
         return set()
     stored = connection.execute(
-        select(_c.id, _c.visitor_token_hash).where(_c.id.in_(list(others)))
+        select(_c.id, _c.visitor_token_hash, _c.user_id).where(_c.id.in_(list(others)))
     ).all()
-    return {row.id for row in stored if row.visitor_token_hash != others[row.id]}
+    return {row.id for row in stored if (row.visitor_token_hash, row.user_id) != others[row.id]}
 
 
 def commit_batch(

@@ -38,13 +38,13 @@ _INSERT = (
 # never one that was erased.
 _INSERT_CONVERSATION = (
     "INSERT INTO conversations (id, chatbot_id, visitor_token_hash, visitor_id, status,"
-    " last_seq, visitor_data, started_at, last_message_at, handed_off, channel)"
-    " SELECT ?, ?, ?, ?, 'bot', ?, ?, ?, NULL, 0, ?"
+    " last_seq, visitor_data, started_at, last_message_at, handed_off, channel, user_id)"
+    " SELECT ?, ?, ?, ?, 'bot', ?, ?, ?, NULL, 0, ?, ?"
     " WHERE EXISTS (SELECT 1 FROM chatbots WHERE id = ?)"
     " AND NOT EXISTS (SELECT 1 FROM erased_conversations WHERE id = ?)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
-_STORED_HASH_OF = "SELECT visitor_token_hash FROM conversations WHERE id = ?"
+_STORED_OWNER_OF = "SELECT visitor_token_hash, user_id FROM conversations WHERE id = ?"
 
 
 def _stamp(value: datetime) -> str:
@@ -158,6 +158,7 @@ def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation])
             json.dumps(dict(c.visitor_data)),
             _stamp(c.started_at),
             c.channel,
+            c.user_id,
             c.chatbot_id,
             c.id,
         )
@@ -167,8 +168,8 @@ def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation])
                 row = (g.id, g.conversation_id, g.seq, g.role, g.text, None, None, stamp)
                 cursor.execute(_INSERT, row)
             continue
-        stored = cursor.execute(_STORED_HASH_OF, (c.id,)).fetchone()
-        if stored is not None and stored[0] != c.visitor_token_hash:
+        stored = cursor.execute(_STORED_OWNER_OF, (c.id,)).fetchone()
+        if stored is not None and tuple(stored) != (c.visitor_token_hash, c.user_id):
             foreign.add(c.id)
     return foreign
 

@@ -39,6 +39,7 @@ from chatbot.chat.session import Handler, SocketSession, upgrade_slot
 from chatbot.chat.socket_kinds import VisitorSocket
 from chatbot.chat.sockets import CLOSE_CONVERSATION_GONE
 from chatbot.chat.store import ConversationGone, Write
+from chatbot.chatbots.identity import check_identity
 from chatbot.chatbots.lookup import chatbot_by_slug
 from chatbot.chatbots.origins import origin_allowed
 from chatbot.chatbots.repository import ChatbotRecord
@@ -76,20 +77,41 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             "allowed_origins",
             code="origin_not_allowed",
         )
+    user_id = verified_user(request, chatbot)  # before the upgrade, before any row is written
     with upgrade_slot(request, chat) as ws:
-        opened = await _conversation_for(chat, chatbot, request)
+        opened = await _conversation_for(chat, chatbot, request, user_id)
         await ws.prepare(request)
         conversation = opened.conversation
         socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
-        session = VisitorSession(chat, chatbot, opened, socket, request_id_of(request))
+        session = VisitorSession(chat, chatbot, opened, socket, request_id_of(request), user_id)
         socket.hold()  # the welcome is the first frame, whatever the room delivers meanwhile
         async with chat.hub.conversation(chatbot.owner_id, conversation.id, socket):
             try:
-                await _welcome(chat, chatbot, opened, socket)
+                await _welcome(chat, chatbot, opened, socket, identified=user_id is not None)
             finally:
                 socket.release()
             await session.run()
     return ws
+
+
+def verified_user(request: web.Request, chatbot: ChatbotRecord) -> str | None:
+    """The user id the `user_id` and `user_hash` query parameters prove, or None (anonymous).
+
+    With verification `off` they are ignored; `required` refuses an upgrade without a valid
+    pair (403 `identity_required`); `optional` treats an invalid pair as anonymous.
+    """
+    mode = chatbot.identity_verification
+    if mode == "off":
+        return None
+    query = request.query
+    check = check_identity(chatbot.identity_secret, query.get("user_id"), query.get("user_hash"))
+    if check.user_id is None and mode == "required":
+        raise Forbidden(
+            f"chatbot {chatbot.slug!r} talks only to verified visitors: {check.problem} "
+            "(see docs/identity.md)",
+            code="identity_required",
+        )
+    return check.user_id
 
 
 def visitor_token_of(request: web.Request) -> str:
@@ -104,7 +126,12 @@ def visitor_token_of(request: web.Request) -> str:
 
 
 async def _welcome(
-    chat: ChatService, chatbot: ChatbotRecord, opened: OpenedConversation, socket: VisitorSocket
+    chat: ChatService,
+    chatbot: ChatbotRecord,
+    opened: OpenedConversation,
+    socket: VisitorSocket,
+    *,
+    identified: bool,
 ) -> None:
     """Queue the welcome (and a new conversation's greeting); the socket already listens."""
     conversation, greeting = opened.conversation, opened.greeting
@@ -126,6 +153,7 @@ async def _welcome(
             last_seq=last_seq,
             status=conversation.status,
             visitor_id=opened.visitor_id,
+            identified=identified,
         )
     )
     socket.mark_sent(conversation.id, last_seq)
@@ -135,10 +163,10 @@ async def _welcome(
 
 
 async def _conversation_for(
-    chat: ChatService, chatbot: ChatbotRecord, request: web.Request
+    chat: ChatService, chatbot: ChatbotRecord, request: web.Request, user_id: str | None
 ) -> OpenedConversation:
-    """The visitor token's conversation, or a new one (an unknown token starts afresh), which
-    is stored only at the visitor's first message."""
+    """The visitor token's conversation (for a verified user, theirs), or a new one (an unknown
+    token starts afresh), which is stored only at the visitor's first message."""
     token = visitor_token_of(request)
     return await open_visitor_conversation(
         chat.engine,
@@ -146,7 +174,8 @@ async def _conversation_for(
         chatbot.id,
         chatbot.greeting,
         token,
-        chatbot.retention_days,
+        retention_days=chatbot.retention_days,
+        user_id=user_id,
     )
 
 
@@ -154,7 +183,14 @@ class VisitorSession(SocketSession):
     """One visitor socket: its conversation's frames."""
 
     # Thousands of these stay open at once: no per-instance dict, and no chatbot record kept.
-    __slots__ = ("_typing_at", "chatbot_id", "conversation_id", "tenant_id", "visitor_id")
+    __slots__ = (
+        "_typing_at",
+        "chatbot_id",
+        "conversation_id",
+        "tenant_id",
+        "user_id",
+        "visitor_id",
+    )
 
     socket: VisitorSocket  # the base's ChatSocket: a visitor's, with its unstored conversation
     kind = "visitor"
@@ -169,6 +205,7 @@ class VisitorSession(SocketSession):
         opened: OpenedConversation,
         socket: VisitorSocket,
         request_id: str,
+        user_id: str | None = None,
     ) -> None:
         settings = chat.settings
         budget = FrameBudget(settings.visitor_frames_per_second, settings.visitor_frame_burst)
@@ -177,6 +214,7 @@ class VisitorSession(SocketSession):
         self.tenant_id = chatbot.owner_id
         self.conversation_id = opened.conversation.id
         self.visitor_id = opened.visitor_id
+        self.user_id = user_id  # verified at the upgrade; the conversation's own
         self._typing_at = 0.0
 
     async def _on_message(self, frame: SendMessage) -> None:
@@ -209,7 +247,7 @@ class VisitorSession(SocketSession):
         if not stored.created:
             self.socket.send(message_frame(stored.message.as_json()))
             return
-        self.chat.announce(stored, self.tenant_id, visitor_id=self.visitor_id)
+        self.chat.announce(stored, self.tenant_id, visitor_id=self.visitor_id, user_id=self.user_id)
         status = stored.status
         if status == "closed":
             view, _ = await self.chat.set_status(self.conversation_id, "bot", only_from=("closed",))

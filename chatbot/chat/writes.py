@@ -43,6 +43,7 @@ class NewConversation:
     greeting_text: str  # "" for no greeting
     visitor_data: Mapping[str, Any]
     channel: str = "widget"  # "api" for the OpenAI-compatible API's conversations
+    user_id: str | None = None  # the verified user it belongs to, if any
 
     @property
     def greeting(self) -> MessageView | None:

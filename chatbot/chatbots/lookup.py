@@ -44,6 +44,8 @@ def _encode(record: ChatbotRecord) -> bytes:
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
         "retention_days": record.retention_days,
+        "identity_verification": record.identity_verification,
+        "identity_secret": record.identity_secret,
     }
     return json.dumps(data, separators=(",", ":")).encode()
 
@@ -65,6 +67,8 @@ def _decode(raw: bytes) -> ChatbotRecord | None:
         updated_at=datetime.fromisoformat(data["updated_at"]),
         token_budget=data.get("token_budget") or {},
         retention_days=data["retention_days"],
+        identity_verification=data["identity_verification"],
+        identity_secret=data["identity_secret"],
     )
 
 

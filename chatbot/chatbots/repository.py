@@ -11,6 +11,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatbot.chatbots.identity import Verification, new_identity_secret
 from chatbot.chatbots.slugs import SLUG_MAX, first_free, slugify
 from chatbot.storage.schema import chatbots
 from chatbot.storage.values import as_utc, new_id, utcnow
@@ -44,6 +45,8 @@ class ChatbotRecord:
     # `schemas.stored_token_budget`).
     token_budget: Mapping[str, Any] = field(default_factory=dict)
     retention_days: int | None = None  # None: conversations are kept
+    identity_verification: Verification = "off"
+    identity_secret: str = ""
 
 
 def _record(row: Row[Any]) -> ChatbotRecord:
@@ -60,6 +63,8 @@ def _record(row: Row[Any]) -> ChatbotRecord:
         updated_at=as_utc(row.updated_at),
         token_budget=dict(row.token_budget or {}),
         retention_days=row.retention_days,
+        identity_verification=row.identity_verification,
+        identity_secret=row.identity_secret,
     )
 
 
@@ -89,6 +94,7 @@ async def create_chatbot(
     theme: Mapping[str, Any],
     token_budget: Mapping[str, Any] | None = None,
     retention_days: int | None = None,
+    identity_verification: Verification = "off",
 ) -> ChatbotRecord:
     """Insert a chatbot; a generated slug gets a free suffix, a chosen one raises SlugTaken."""
     now = utcnow()
@@ -102,6 +108,8 @@ async def create_chatbot(
         "theme": dict(theme),
         "token_budget": dict(token_budget or {}),
         "retention_days": retention_days,
+        "identity_verification": identity_verification,
+        "identity_secret": new_identity_secret(),
         "created_at": now,
         "updated_at": now,
     }

@@ -19,6 +19,7 @@ from chatbot.brains.schemas import (
     stored_brain_config,
 )
 from chatbot.brains.targets import ensure_allowed_base_url
+from chatbot.chatbots import identity_secret
 from chatbot.chatbots import repository as repo
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
@@ -61,7 +62,8 @@ def _theme(stored: Mapping[str, Any]) -> Theme:
         return Theme()  # written by another version: show the defaults rather than fail
 
 
-def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
+def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -> ChatbotOut:
+    """The chatbot as the API shows it; its identity secret only to those who may manage it."""
     return ChatbotOut(
         id=record.id,
         slug=record.slug,
@@ -76,6 +78,8 @@ def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
         embed_snippet=embed_snippet(base_url, record.slug),
         demo_url=f"{base_url}/demo/{record.slug}/",
         retention_days=record.retention_days,
+        identity_verification=record.identity_verification,
+        identity_secret=record.identity_secret if manager else None,
     )
 
 
@@ -112,6 +116,7 @@ async def create_chatbot(request: web.Request) -> web.Response:
             theme=(body.theme or Theme()).model_dump(),
             token_budget=(body.token_budget or TokenBudget()).model_dump(),
             retention_days=body.retention_days,
+            identity_verification=body.identity_verification,
         )
     except SlugTaken as exc:
         raise _slug_taken(exc.slug) from None
@@ -141,7 +146,7 @@ def _parsed(stored: Mapping[str, Any]) -> BrainConfig | None:
 def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
     sent = body.model_fields_set
     changes: dict[str, Any] = {}
-    for field in ("name", "slug", "allowed_origins", "retention_days"):
+    for field in ("name", "slug", "allowed_origins", "retention_days", "identity_verification"):
         if field in sent:
             changes[field] = getattr(body, field)
     if "greeting" in sent:
@@ -176,6 +181,18 @@ async def update_chatbot(request: web.Request) -> web.Response:
         raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
     before, after = result
     await forget_chatbot(request.app, before, after)
+    return json_response(chatbot_out(after, public_base_url(request)))
+
+
+async def rotate_identity_secret(request: web.Request) -> web.Response:
+    """A new identity secret: hashes made with the old one stop working at once."""
+    chatbot_id = request.match_info["chatbot_id"]
+    await owned_or_404(request, chatbot_id)
+    after = await identity_secret.rotate_identity_secret(
+        request.app, chatbot_id, current_user(request).id
+    )
+    if after is None:  # deleted meanwhile
+        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
     return json_response(chatbot_out(after, public_base_url(request)))
 
 
@@ -231,6 +248,15 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         response=ChatbotOut,
         errors=(400, 401, 404, 409, 413, 422),
         summary="Change some fields of a chatbot",
+        tag=TAG,
+    )
+    routes.add(
+        "POST",
+        item + "identity-secret/",
+        rotate_identity_secret,
+        response=ChatbotOut,
+        errors=(401, 404),
+        summary="Replace the chatbot's identity secret (hashes made with the old one stop working)",
         tag=TAG,
     )
     routes.add(

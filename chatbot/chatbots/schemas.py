@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from chatbot.brains.schemas import BrainConfig
+from chatbot.chatbots.identity import Verification
 from chatbot.chatbots.origins import (
     MAX_ORIGIN_LENGTH,
     MAX_ORIGINS,
@@ -155,6 +156,12 @@ def stored_token_budget(stored: Any) -> TokenBudget:
         return TokenBudget()
 
 
+_VERIFICATION_DESCRIPTION = (
+    "whether visitors prove who they are with user_id and user_hash: off (ignored), optional "
+    "(a valid pair is trusted, an invalid one is anonymous) or required (no valid pair: 403)"
+)
+
+
 class ChatbotCreate(_Body):
     """`POST /api/chatbots/`: only the name is required."""
 
@@ -170,6 +177,9 @@ class ChatbotCreate(_Body):
     theme: Theme | None = None
     token_budget: TokenBudget | None = Field(default=None, description="default: no limits")
     retention_days: RetentionDays | None = None
+    identity_verification: Verification = Field(
+        default="off", description=_VERIFICATION_DESCRIPTION
+    )
 
 
 class ChatbotUpdate(_Body):
@@ -187,6 +197,9 @@ class ChatbotUpdate(_Body):
         default=None, description="null: no limits; an object changes the limits it names"
     )
     retention_days: RetentionDays | None = Field(default=None, description="null: keep them")
+    identity_verification: Annotated[Verification | None, NOT_NULL] = omitted(
+        _VERIFICATION_DESCRIPTION
+    )
 
 
 class ChatbotOut(BaseModel):
@@ -205,6 +218,11 @@ class ChatbotOut(BaseModel):
     embed_snippet: str
     demo_url: str
     retention_days: int | None
+    identity_verification: Verification
+    identity_secret: str | None = Field(
+        description="the key of the user_hash HMAC; null for those who may not manage the "
+        "chatbot (POST .../identity-secret/ makes a new one)"
+    )
 
 
 class ChatbotList(BaseModel):

@@ -29,6 +29,7 @@ class ConversationView:
     last_message: MessageView | None = None
     channel: str = "widget"  # or "api": the OpenAI-compatible API
     visitor_id: str = ""
+    user_id: str | None = None  # the verified user's id; None: an anonymous visitor
 
     def as_json(self) -> dict[str, Any]:
         last = self.last_message
@@ -43,6 +44,7 @@ class ConversationView:
             "handed_off": self.handed_off,
             "channel": self.channel,
             "last_message": None if last is None else last.as_json(),
+            "user_id": self.user_id,
         }
 
 
@@ -70,6 +72,7 @@ _CONVERSATION_COLUMNS = (
     conversations.c.last_message_at,
     conversations.c.channel,
     conversations.c.visitor_id,
+    conversations.c.user_id,
 )
 
 
@@ -86,6 +89,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
         last_message=last_message,
         channel=row.channel,
         visitor_id=row.visitor_id,
+        user_id=row.user_id,
     )
 
 

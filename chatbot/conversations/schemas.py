@@ -60,6 +60,10 @@ class ConversationOut(BaseModel):
         description="where the conversation came from: the widget, or the OpenAI-compatible API"
     )
     last_message: MessageOut | None
+    user_id: str | None = Field(
+        description="the site's id of a visitor who proved it (identity verification); "
+        "null for an anonymous visitor"
+    )
 
 
 class ConversationList(BaseModel):

@@ -10,6 +10,8 @@ from chatbot import keys
 from chatbot.brains.schemas import BrainConfig, parse_brain_config, stored_brain_config
 from chatbot.brains.targets import base_url_problem
 from chatbot.chatbots import repository as repo
+from chatbot.chatbots.identity import VERIFICATION_MODES
+from chatbot.chatbots.identity_secret import rotate_identity_secret
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
 from chatbot.chatbots.routes import embed_snippet, public_base_url
@@ -141,6 +143,39 @@ async def chatbot_update(request: web.Request) -> web.StreamResponse:
     await forget_chatbot(request.app, before, after)
     flash(request[SESSION], "success", "Saved. New conversations use these settings.")
     return redirect(f"/dashboard/chatbots/{after.id}/")
+
+
+@page()
+async def identity_update(request: web.Request) -> web.StreamResponse:
+    """The chatbot's identity verification mode, from its own small form."""
+    current = await owned_chatbot(request)
+    mode = field(request, "identity_verification")
+    if mode not in VERIFICATION_MODES:
+        flash(request[SESSION], "error", "Choose off, optional or required.")
+        return redirect(f"/dashboard/chatbots/{current.id}/")
+    changes = {"identity_verification": mode}
+    result = await repo.update_chatbot(
+        request.app[keys.ENGINE], current.id, current.owner_id, changes
+    )
+    if result is None:  # deleted meanwhile
+        raise not_found("chatbot")
+    await forget_chatbot(request.app, *result)
+    flash(request[SESSION], "success", f"Identity verification is now {mode}.")
+    return redirect(f"/dashboard/chatbots/{current.id}/")
+
+
+@page()
+async def identity_secret_rotate(request: web.Request) -> web.StreamResponse:
+    """A new identity secret; the hashes the site made with the old one stop working."""
+    current = await owned_chatbot(request)
+    if await rotate_identity_secret(request.app, current.id, current.owner_id) is None:
+        raise not_found("chatbot")
+    flash(
+        request[SESSION],
+        "success",
+        "A new identity secret is made: give it to your site's backend; old hashes no longer work.",
+    )
+    return redirect(f"/dashboard/chatbots/{current.id}/")
 
 
 @page()

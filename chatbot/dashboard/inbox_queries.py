@@ -130,14 +130,23 @@ async def owner_inbox(
         return [_item(row) for row in await connection.execute(query)]
 
 
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Who a conversation's visitor is: what their page identified, and the verified user id
+    (None for an anonymous visitor)."""
+
+    data: dict[str, Any]
+    user_id: str | None
+
+
 async def owner_conversation(
     engine: AsyncEngine, owner_id: str, conversation_id: str
-) -> tuple[InboxItem, list[MessageView], dict[str, Any]] | None:
-    """The owner's conversation, its latest messages and visitor data; None if not theirs."""
+) -> tuple[InboxItem, list[MessageView], Visitor] | None:
+    """The owner's conversation, its latest messages and its visitor; None if not theirs."""
     # Unlike the list, a conversation without a visitor message yet can still be opened.
     query = (
         _base_query(owner_id)
-        .add_columns(conversations.c.visitor_data)
+        .add_columns(conversations.c.visitor_data, conversations.c.user_id)
         .where(conversations.c.id == conversation_id)
     )
     async with engine.connect() as connection:
@@ -148,4 +157,4 @@ async def owner_conversation(
         after = max(0, item.last_seq - HISTORY_LIMIT)
         history = await messages_after(connection, conversation_id, after)
     data = row.visitor_data if isinstance(row.visitor_data, dict) else {}
-    return item, history, data
+    return item, history, Visitor(data, row.user_id)

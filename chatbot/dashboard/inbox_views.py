@@ -13,6 +13,7 @@ from chatbot.conversations.repository import owned_conversation
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
     STATUSES,
+    Visitor,
     owner_conversation,
     owner_inbox,
 )
@@ -92,6 +93,18 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     return render(request, "inbox.html", {**context, "conversation": None, "messages": []})
 
 
+def _verified(visitor: Visitor) -> dict[str, str] | None:
+    """A verified visitor's user id, with the name and email their page identified."""
+    if visitor.user_id is None:
+        return None
+    shown = {"user_id": visitor.user_id}
+    for field in ("name", "email"):
+        value = visitor.data.get(field)
+        if isinstance(value, str) and value.strip():
+            shown[field] = value.strip()
+    return shown
+
+
 @page()
 async def conversation(request: web.Request) -> web.StreamResponse:
     owner_id = current_operator(request).id
@@ -99,13 +112,14 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     found = await owner_conversation(request.app[keys.ENGINE], owner_id, conversation_id)
     if found is None:
         raise not_found("conversation")
-    item, history, visitor_data = found
+    item, history, visitor = found
     context = await _inbox_context(request, InboxFilter.of(request.query))
     context["config"]["open"] = {"id": item.id, "status": item.status, "last_seq": item.last_seq}
     context.update(
         conversation=item,
         messages=history,
-        visitor_data=sorted((str(key), str(value)) for key, value in visitor_data.items()),
+        visitor_data=sorted((str(key), str(value)) for key, value in visitor.data.items()),
+        verified=_verified(visitor),
     )
     return render(request, "inbox.html", context)
 

@@ -40,6 +40,8 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", BASE + "/chatbots/new/", chatbot_views.chatbot_create),
     ("GET", CHATBOT + "/", chatbot_views.chatbot_edit),
     ("POST", CHATBOT + "/", chatbot_views.chatbot_update),
+    ("POST", CHATBOT + "/identity/", chatbot_views.identity_update),
+    ("POST", CHATBOT + "/identity-secret/", chatbot_views.identity_secret_rotate),
     ("GET", CHATBOT + "/delete/", chatbot_views.chatbot_delete_confirm),
     ("POST", CHATBOT + "/delete/", chatbot_views.chatbot_delete),
     ("GET", KNOWLEDGE + "/", knowledge_views.knowledge_list),

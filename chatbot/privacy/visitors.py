@@ -59,14 +59,15 @@ async def export_visitor(
                     "last_message_at": iso(row.last_message_at),
                     "last_seq": row.last_seq,
                     "handed_off": bool(row.handed_off),
+                    "user_id": row.user_id,
                     "visitor_data": dict(row.visitor_data or {}),
                     "messages": [message.as_json() for message in history],
                 }
             )
     return {
         "visitor_id": visitor_id,
-        # Verified identities (user_id) are not stored by this version.
-        "user_id": None,
+        # The verified user behind the visitor's latest conversation, if any.
+        "user_id": next((row.user_id for row in reversed(rows) if row.user_id), None),
         "exported_at": iso(utcnow()),
         "conversations": exported,
     }

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 
-from chatbot.storage.values import VISITOR_ID_LENGTH, visitor_id_of
+from chatbot.storage.values import VISITOR_ID_LENGTH, random_secret, visitor_id_of
 
 metadata = MetaData(
     naming_convention={
@@ -88,6 +88,9 @@ chatbots = Table(
     Column("token_budget", JSON, nullable=False, server_default=text("'{}'")),
     # Conversations whose last message is older are deleted; null keeps them.
     Column("retention_days", Integer, nullable=True),
+    # "off", "optional" or "required": whether visitors prove who they are (chatbots.identity).
+    Column("identity_verification", String(16), nullable=False, server_default="off"),
+    Column("identity_secret", String(128), nullable=False, default=random_secret),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -160,6 +163,10 @@ erased_conversations = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("erased_at", DateTime(timezone=True), nullable=False),
+    # The site's own id of a visitor who proved it (identity verification); null: anonymous.
+    Column("user_id", String(255), nullable=True),
+    Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
+    Index("ix_conversations_chatbot_user", "chatbot_id", "user_id"),
 )
 
 messages = Table(

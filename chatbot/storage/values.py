@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import UTC, datetime
 
 import uuid_utils
@@ -15,6 +16,11 @@ def new_id() -> str:
     """A UUIDv7: time-ordered, so that new rows append to their primary-key index instead of
     landing on a random page of it (each random page is one more page written per commit)."""
     return str(uuid_utils.uuid7())
+
+
+def random_secret() -> str:
+    """A fresh random secret: 64 hex characters (256 bits)."""
+    return secrets.token_hex(32)
 
 
 def utcnow() -> datetime:

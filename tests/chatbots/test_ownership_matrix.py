@@ -29,6 +29,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/chatbots/{bot}/", None),
     ("PATCH", "/api/chatbots/{bot}/", {"name": "Taken over"}),
     ("DELETE", "/api/chatbots/{bot}/", None),
+    ("POST", "/api/chatbots/{bot}/identity-secret/", None),
     ("GET", "/api/chatbots/{bot}/knowledge/", None),
     ("POST", "/api/chatbots/{bot}/knowledge/", {"question": "Q?", "answer": "A."}),
     ("POST", "/api/chatbots/{bot}/knowledge/upload/", _upload),

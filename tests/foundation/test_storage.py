@@ -26,6 +26,25 @@ from chatbot.storage.values import new_id, utcnow, visitor_id_of
 from conftest import create_postgres_database, drop_postgres_database
 
 FIRST_REVISION = "0001"
+# The chatbots table as the first schema made it (later revisions add columns to it).
+FIRST_CHATBOTS = table(
+    "chatbots",
+    *(
+        column(name, schema.chatbots.c[name].type)
+        for name in (
+            "id",
+            "owner_id",
+            "slug",
+            "name",
+            "greeting",
+            "allowed_origins",
+            "brain",
+            "theme",
+            "created_at",
+            "updated_at",
+        )
+    ),
+)
 
 
 @pytest.fixture
@@ -115,6 +134,7 @@ FIRST_CONVERSATIONS = table(
 
 
 async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> str:
+    chatbots = FIRST_CHATBOTS if first_schema else schema.chatbots
     now = utcnow()
     user, bot, conversation = new_id(), new_id(), new_id()
     async with engine.begin() as connection:
@@ -129,7 +149,7 @@ async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> s
             )
         )
         await connection.execute(
-            insert(schema.chatbots).values(
+            insert(chatbots).values(
                 id=bot,
                 owner_id=user,
                 slug=f"bot-{bot[:8]}",

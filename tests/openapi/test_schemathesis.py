@@ -161,6 +161,7 @@ def schemathesis_config(known: Seed | None) -> str:
             "POST /api/chatbots/{chatbot_id}/knowledge/upload/",
             "POST /api/chatbots/{chatbot_id}/knowledge/test/",
             "GET /api/chatbots/{chatbot_id}/conversations/",
+            "POST /api/chatbots/{chatbot_id}/identity-secret/",
         ): chatbot,
         (
             "GET /api/chatbots/{chatbot_id}/knowledge/{entry_id}/",
