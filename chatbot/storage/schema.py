@@ -152,8 +152,11 @@ conversations = Table(
     Column("handed_off", Boolean, nullable=False, default=False),
     # "widget" (the visitor socket) or "api" (the OpenAI-compatible API).
     Column("channel", String(16), nullable=False, server_default="widget"),
+    # The site's own id of a visitor who proved it (identity verification); null: anonymous.
+    Column("user_id", String(255), nullable=True),
     Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
     Index("ix_conversations_chatbot_visitor", "chatbot_id", "visitor_id"),
+    Index("ix_conversations_chatbot_user", "chatbot_id", "user_id"),
 )
 
 # Conversations erased at their visitor's request: a visitor token that names one (signed, see
@@ -163,10 +166,6 @@ erased_conversations = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("erased_at", DateTime(timezone=True), nullable=False),
-    # The site's own id of a visitor who proved it (identity verification); null: anonymous.
-    Column("user_id", String(255), nullable=True),
-    Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
-    Index("ix_conversations_chatbot_user", "chatbot_id", "user_id"),
 )
 
 messages = Table(
