@@ -84,6 +84,27 @@ workspace_members = Table(
     _created_at(),
 )
 
+workspace_invitations = Table(
+    "workspace_invitations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("email", String(320), nullable=False),  # only this account may accept it
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    _created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),  # set: used up
+    Column("accepted_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)
+
 chatbots = Table(
     "chatbots",
     metadata,

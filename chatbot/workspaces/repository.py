@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatbot.storage.schema import workspace_members, workspaces
-from chatbot.storage.values import new_id, utcnow
+from chatbot.storage.schema import users, workspace_members, workspaces
+from chatbot.storage.values import as_utc, new_id, utcnow
 from chatbot.workspaces.roles import Role
 
 NAME_MAX = 200
@@ -120,3 +121,95 @@ async def add_member(engine: AsyncEngine, workspace_id: str, user_id: str, role:
     except IntegrityError:
         return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member of a workspace: their account and their role there."""
+
+    user_id: str
+    email: str
+    name: str
+    created_at: datetime  # the account's
+    role: Role
+
+
+class MemberChange(Enum):
+    """What became of a role change or a removal."""
+
+    DONE = "done"
+    NOT_A_MEMBER = "not_a_member"
+    LAST_OWNER = "last_owner"  # refused: the workspace would have no owner left
+
+
+async def members(engine: AsyncEngine, workspace_id: str) -> list[MemberRecord]:
+    """The workspace's members, in the order they joined."""
+    query = (
+        select(
+            users.c.id, users.c.email, users.c.name, users.c.created_at, workspace_members.c.role
+        )
+        .join(workspace_members, workspace_members.c.user_id == users.c.id)
+        .where(workspace_members.c.workspace_id == workspace_id)
+        .order_by(workspace_members.c.created_at, users.c.id)
+    )
+    async with engine.connect() as connection:
+        return [
+            MemberRecord(row.id, row.email, row.name, as_utc(row.created_at), Role(row.role))
+            for row in await connection.execute(query)
+        ]
+
+
+async def _locked_roles(connection: AsyncConnection, workspace_id: str) -> dict[str, Role]:
+    """The workspace's members and roles, its row locked until the transaction ends, so that
+    two changes cannot both take away its last owner (SQLite serializes writers anyway)."""
+    await connection.execute(
+        select(workspaces.c.id).where(workspaces.c.id == workspace_id).with_for_update()
+    )
+    rows = await connection.execute(
+        select(workspace_members.c.user_id, workspace_members.c.role).where(
+            workspace_members.c.workspace_id == workspace_id
+        )
+    )
+    return {row.user_id: Role(row.role) for row in rows}
+
+
+def _keeps_an_owner(roles: dict[str, Role], user_id: str, new_role: Role | None) -> bool:
+    if roles[user_id] is not Role.OWNER or new_role is Role.OWNER:
+        return True
+    return sum(role is Role.OWNER for role in roles.values()) > 1
+
+
+async def change_role(
+    engine: AsyncEngine, workspace_id: str, user_id: str, role: Role
+) -> MemberChange:
+    """Give the member `role`, unless they are the workspace's last owner."""
+    member = workspace_members.c
+    async with engine.begin() as connection:
+        roles = await _locked_roles(connection, workspace_id)
+        if user_id not in roles:
+            return MemberChange.NOT_A_MEMBER
+        if not _keeps_an_owner(roles, user_id, role):
+            return MemberChange.LAST_OWNER
+        await connection.execute(
+            update(workspace_members)
+            .where(member.workspace_id == workspace_id, member.user_id == user_id)
+            .values(role=role)
+        )
+    return MemberChange.DONE
+
+
+async def remove_member(engine: AsyncEngine, workspace_id: str, user_id: str) -> MemberChange:
+    """Remove the member, unless they are the workspace's last owner."""
+    member = workspace_members.c
+    async with engine.begin() as connection:
+        roles = await _locked_roles(connection, workspace_id)
+        if user_id not in roles:
+            return MemberChange.NOT_A_MEMBER
+        if not _keeps_an_owner(roles, user_id, None):
+            return MemberChange.LAST_OWNER
+        await connection.execute(
+            delete(workspace_members).where(
+                member.workspace_id == workspace_id, member.user_id == user_id
+            )
+        )
+    return MemberChange.DONE

@@ -1,4 +1,5 @@
-"""workspaces and their members; chatbots belong to a workspace; conversations get an assignee
+"""workspaces, their members and invitations; chatbots belong to a workspace; conversations
+get an assignee
 
 Every existing account gets its own workspace (role owner) holding the chatbots it created.
 `chatbots.owner_id` stays as the chatbot's creator; tenancy is the workspace from now on.
@@ -64,6 +65,45 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_workspace_members_user_id"), "workspace_members", ["user_id"], unique=False
+    )
+    op.create_table(
+        "workspace_invitations",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("workspace_id", ID, nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("invited_by", ID, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("accepted_by", ID, nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_workspace_invitations_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["invited_by"],
+            ["users.id"],
+            name=op.f("fk_workspace_invitations_invited_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["accepted_by"],
+            ["users.id"],
+            name=op.f("fk_workspace_invitations_accepted_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workspace_invitations")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_workspace_invitations_token_hash")),
+    )
+    op.create_index(
+        op.f("ix_workspace_invitations_workspace_id"),
+        "workspace_invitations",
+        ["workspace_id"],
+        unique=False,
     )
 
     sqlite = op.get_bind().dialect.name == "sqlite"
@@ -169,6 +209,8 @@ def downgrade() -> None:
         )
         op.drop_column("chatbots", "workspace_id")
         op.drop_column("conversations", "assignee_id")
+    op.drop_index(op.f("ix_workspace_invitations_workspace_id"), table_name="workspace_invitations")
+    op.drop_table("workspace_invitations")
     op.drop_index(op.f("ix_workspace_members_user_id"), table_name="workspace_members")
     op.drop_table("workspace_members")
     op.drop_table("workspaces")
