@@ -171,3 +171,35 @@ async def test_a_bad_invitation_form_is_shown_again_with_the_error(client: AppCl
 
     assert response.status == 422
     assert "email address" in html.unescape(await response.text())
+
+
+async def test_an_agent_reads_the_workspaces_chatbots_but_the_dashboard_refuses_changes(
+    client: AppClient,
+) -> None:
+    await sign_up(client, name="Alice")
+    bot_id = await create_chatbot(client, "Shared bot")
+    bob = unique_email()
+    token = await _invite(client, bob)
+    client.session.cookie_jar.clear()
+    await sign_up(client, email=bob, name="Bob")
+    await post_form(
+        client,
+        f"/dashboard/invitations/{token}/",
+        {},
+        token_from=f"/dashboard/invitations/{token}/",
+    )
+    knowledge = f"/dashboard/chatbots/{bot_id}/knowledge/"
+
+    assert "Shared bot" in await _page(client, knowledge)
+    added = await post_form(
+        client, knowledge, {"kind": "qa", "question": "Q?", "answer": "A."}, token_from=knowledge
+    )
+    deleted = await post_form(
+        client, f"/dashboard/chatbots/{bot_id}/delete/", {}, token_from=knowledge
+    )
+    new = await client.get("/dashboard/chatbots/new/")
+
+    for refused in (added, deleted, new):
+        assert refused.status == 403
+        assert "owners and admins" in html.unescape(await refused.text())
+    assert "Shared bot" in await _page(client, "/dashboard/chatbots/")
