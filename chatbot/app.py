@@ -30,6 +30,7 @@ from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
 from chatbot.spend.routes import add_usage_routes
 from chatbot.widget.routes import add_widget_routes, setup_static
+from chatbot.workspaces.routes import add_workspace_routes
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     add_conversation_routes(routes)
     add_usage_routes(routes)
     setup_privacy(app, routes)
+    add_workspace_routes(routes)
     add_chat_routes(routes)
     add_openai_routes(routes)
     add_widget_routes(routes)

@@ -125,6 +125,13 @@ class PrivacySettings(_Section):
     purge_batch_size: int = Field(default=200, ge=1, le=10_000)
 
 
+class WorkspaceSettings(_Section):
+    """Workspaces: their members and invitations."""
+
+    # How long an invitation link can be accepted; it works once either way.
+    invitation_ttl_hours: float = Field(default=7 * 24, gt=0, le=365 * 24)
+
+
 class Settings(_Section):
     """Everything the server reads from `config.yaml` and `CHATBOT_*` variables."""
 
@@ -157,6 +164,7 @@ class Settings(_Section):
     brains: BrainSettings = BrainSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
     privacy: PrivacySettings = PrivacySettings()
+    workspaces: WorkspaceSettings = WorkspaceSettings()
 
     @field_validator("event_loop")
     @classmethod

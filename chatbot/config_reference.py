@@ -130,6 +130,8 @@ DESCRIPTIONS: dict[str, str] = {
     "for the operators, and this text says so.",
     "openai_api.max_messages": "Most `messages` one `/v1/chat/completions` request may carry; "
     "more answer 422.",
+    "workspaces.invitation_ttl_hours": "How long an invitation link to a workspace can be "
+    "accepted (7 days by default); each link works once, for the invited email only.",
 }
 
 HEADER = """# Configuration reference

@@ -11,16 +11,14 @@ from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord
 
 
-async def rotate_identity_secret(
-    app: web.Application, chatbot_id: str, owner_id: str
-) -> ChatbotRecord | None:
-    """Give the chatbot a new secret; None when it is not `owner_id`'s (or is gone).
+async def rotate_identity_secret(app: web.Application, chatbot_id: str) -> ChatbotRecord | None:
+    """Give the chatbot a new secret (callers check the policy first); None when it is gone.
 
     Every instance reads the secret through the chatbot cache, so the old one leaves it here:
     hashes made with it stop working at once, everywhere.
     """
     result = await repo.update_chatbot(
-        app[keys.ENGINE], chatbot_id, owner_id, {"identity_secret": new_identity_secret()}
+        app[keys.ENGINE], chatbot_id, {"identity_secret": new_identity_secret()}
     )
     if result is None:
         return None

@@ -1,4 +1,4 @@
-"""`/api/chatbots/`: create, list, read, update and delete the user's chatbots."""
+"""`/api/chatbots/`: create, list, read, update and delete the chatbots of your workspaces."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from chatbot import keys
-from chatbot.auth.context import current_user
 from chatbot.brains.schemas import (
     BrainConfig,
     keep_api_key,
@@ -27,6 +26,7 @@ from chatbot.chatbots.schemas import (
     DEFAULT_GREETING,
     ChatbotCreate,
     ChatbotList,
+    ChatbotListQuery,
     ChatbotOut,
     ChatbotUpdate,
     Theme,
@@ -36,9 +36,17 @@ from chatbot.chatbots.schemas import (
 from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
-from chatbot.http.validation import read_json
+from chatbot.http.validation import read_json, read_query
 from chatbot.knowledge.index import knowledge_removed
 from chatbot.storage.values import iso
+from chatbot.workspaces.policy import (
+    acting_user,
+    default_workspace,
+    require,
+    workspace_ids_for,
+    workspaces_of,
+)
+from chatbot.workspaces.roles import Action, permits
 
 TAG = "chatbots"
 
@@ -66,6 +74,7 @@ def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -
     """The chatbot as the API shows it; its identity secret only to those who may manage it."""
     return ChatbotOut(
         id=record.id,
+        workspace_id=record.workspace_id,
         slug=record.slug,
         name=record.name,
         greeting=record.greeting,
@@ -83,13 +92,18 @@ def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -
     )
 
 
-async def owned_or_404(request: web.Request, chatbot_id: str) -> ChatbotRecord:
-    """The user's chatbot; another user's answers exactly like a missing one."""
-    record = await repo.owned_chatbot(
-        request.app[keys.ENGINE], chatbot_id, current_user(request).id
-    )
+def _chatbot_not_found(chatbot_id: str) -> NotFound:
+    return NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+
+
+async def chatbot_for(request: web.Request, chatbot_id: str, action: Action) -> ChatbotRecord:
+    """The chatbot, when the caller may do `action` in its workspace: 404 for non-members,
+    exactly like a missing chatbot, 403 for a role that does not permit it."""
+    missing = _chatbot_not_found(chatbot_id)
+    record = await repo.load_chatbot(request.app[keys.ENGINE], chatbot_id=chatbot_id)
     if record is None:
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+        raise missing
+    await require(request, record.workspace_id, action, missing=missing)
     return record
 
 
@@ -102,12 +116,18 @@ def _slug_taken(slug: str) -> Conflict:
 
 async def create_chatbot(request: web.Request) -> web.Response:
     body = await read_json(request, ChatbotCreate, strict=True)
+    if body.workspace_id is None:
+        workspace_id = await default_workspace(request)
+    else:
+        workspace_id = body.workspace_id
+        await require(request, workspace_id, Action.MANAGE)
     await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
-    user = current_user(request)
+    creator = await acting_user(request, workspace_id)
     try:
         record = await repo.create_chatbot(
             request.app[keys.ENGINE],
-            owner_id=user.id,
+            workspace_id=workspace_id,
+            owner_id=creator,
             name=body.name,
             slug=body.slug,
             greeting=DEFAULT_GREETING if body.greeting is None else body.greeting,
@@ -126,14 +146,24 @@ async def create_chatbot(request: web.Request) -> web.Response:
 
 
 async def list_chatbots(request: web.Request) -> web.Response:
-    records = await repo.list_chatbots(request.app[keys.ENGINE], current_user(request).id)
+    query = read_query(request.query, ChatbotListQuery)
+    if query.workspace_id is not None:
+        await require(request, query.workspace_id, Action.READ)
+        workspace_ids = [query.workspace_id]
+    else:
+        workspace_ids = [found.workspace_id for found in await workspaces_of(request)]
+    records = await repo.list_chatbots(request.app[keys.ENGINE], workspace_ids)
+    managed = set(await workspace_ids_for(request, Action.MANAGE))
     base_url = public_base_url(request)
-    return json_response(ChatbotList(items=[chatbot_out(r, base_url) for r in records]))
+    items = [chatbot_out(r, base_url, manager=r.workspace_id in managed) for r in records]
+    return json_response(ChatbotList(items=items))
 
 
 async def get_chatbot(request: web.Request) -> web.Response:
-    record = await owned_or_404(request, request.match_info["chatbot_id"])
-    return json_response(chatbot_out(record, public_base_url(request)))
+    record = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
+    role = await require(request, record.workspace_id, Action.READ)
+    manager = permits(role, Action.MANAGE)
+    return json_response(chatbot_out(record, public_base_url(request), manager=manager))
 
 
 def _parsed(stored: Mapping[str, Any]) -> BrainConfig | None:
@@ -165,20 +195,18 @@ def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
 
 async def update_chatbot(request: web.Request) -> web.Response:
     chatbot_id = request.match_info["chatbot_id"]
+    current = await chatbot_for(request, chatbot_id, Action.MANAGE)
     body = await read_json(request, ChatbotUpdate, strict=True)
-    current = await owned_or_404(request, chatbot_id)
     await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
     changes = _changes(body, current)
     if not changes:
         return json_response(chatbot_out(current, public_base_url(request)))
     try:
-        result = await repo.update_chatbot(
-            request.app[keys.ENGINE], chatbot_id, current_user(request).id, changes
-        )
+        result = await repo.update_chatbot(request.app[keys.ENGINE], chatbot_id, changes)
     except SlugTaken as exc:
         raise _slug_taken(exc.slug) from None
     if result is None:  # deleted meanwhile
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+        raise _chatbot_not_found(chatbot_id)
     before, after = result
     await forget_chatbot(request.app, before, after)
     return json_response(chatbot_out(after, public_base_url(request)))
@@ -187,10 +215,8 @@ async def update_chatbot(request: web.Request) -> web.Response:
 async def rotate_identity_secret(request: web.Request) -> web.Response:
     """A new identity secret: hashes made with the old one stop working at once."""
     chatbot_id = request.match_info["chatbot_id"]
-    await owned_or_404(request, chatbot_id)
-    after = await identity_secret.rotate_identity_secret(
-        request.app, chatbot_id, current_user(request).id
-    )
+    await chatbot_for(request, chatbot_id, Action.MANAGE)
+    after = await identity_secret.rotate_identity_secret(request.app, chatbot_id)
     if after is None:  # deleted meanwhile
         raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
     return json_response(chatbot_out(after, public_base_url(request)))
@@ -198,11 +224,10 @@ async def rotate_identity_secret(request: web.Request) -> web.Response:
 
 async def delete_chatbot(request: web.Request) -> web.Response:
     chatbot_id = request.match_info["chatbot_id"]
-    deleted = await repo.delete_chatbot(
-        request.app[keys.ENGINE], chatbot_id, current_user(request).id
-    )
-    if deleted is None:
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+    await chatbot_for(request, chatbot_id, Action.MANAGE)
+    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], chatbot_id)
+    if deleted is None:  # deleted meanwhile
+        raise _chatbot_not_found(chatbot_id)
     await forget_chatbot(request.app, deleted)
     await knowledge_removed(request.app, deleted.id)
     return no_content()
@@ -218,7 +243,7 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         body=ChatbotCreate,
         response=ChatbotOut,
         status=201,
-        errors=(400, 401, 409, 413, 422),
+        errors=(400, 401, 403, 404, 409, 413, 422),
         summary="Create a chatbot",
         tag=TAG,
     )
@@ -226,9 +251,10 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         "GET",
         "/api/chatbots/",
         list_chatbots,
+        query=ChatbotListQuery,
         response=ChatbotList,
-        errors=(401,),
-        summary="List your chatbots",
+        errors=(401, 404, 422),
+        summary="List the chatbots of your workspaces",
         tag=TAG,
     )
     routes.add(
@@ -246,7 +272,7 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         update_chatbot,
         body=ChatbotUpdate,
         response=ChatbotOut,
-        errors=(400, 401, 404, 409, 413, 422),
+        errors=(400, 401, 403, 404, 409, 413, 422),
         summary="Change some fields of a chatbot",
         tag=TAG,
     )
@@ -264,7 +290,7 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         item,
         delete_chatbot,
         status=204,
-        errors=(401, 404),
+        errors=(401, 403, 404),
         summary="Delete a chatbot with its knowledge and conversations",
         tag=TAG,
     )

@@ -18,6 +18,7 @@ from chatbot.chatbots.origins import (
 from chatbot.chatbots.slugs import SLUG_SCHEMA, checked_slug
 from chatbot.openapi.fields import JSON_INTEGER, NOT_NULL, Rule, Text, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
+from chatbot.workspaces.schemas import WorkspaceId
 
 DEFAULT_GREETING = "Hi! How can I help you today?"
 MAX_RETENTION_DAYS = 36_500  # a hundred years: longer is "keep", which null says
@@ -180,6 +181,10 @@ class ChatbotCreate(_Body):
     identity_verification: Verification = Field(
         default="off", description=_VERIFICATION_DESCRIPTION
     )
+    workspace_id: WorkspaceId | None = Field(
+        default=None,
+        description="a workspace where you are owner or admin; default: your own workspace",
+    )
 
 
 class ChatbotUpdate(_Body):
@@ -206,6 +211,7 @@ class ChatbotOut(BaseModel):
     """A chatbot as the API shows it: the brain without its provider key (`api_key_set`)."""
 
     id: str
+    workspace_id: str
     slug: str
     name: str
     greeting: str
@@ -227,3 +233,12 @@ class ChatbotOut(BaseModel):
 
 class ChatbotList(BaseModel):
     items: list[ChatbotOut]
+
+
+class ChatbotListQuery(BaseModel):
+    """`?workspace_id=` of the chatbots list."""
+
+    # Unknown parameters are ignored, as on the web: cache busters like `?_=123` must not fail.
+    model_config = ConfigDict(extra="ignore")
+
+    workspace_id: WorkspaceId | None = omitted("only this workspace's chatbots")

@@ -51,6 +51,7 @@ class ConversationOut(BaseModel):
     id: str
     chatbot_id: str
     visitor_id: str = Field(description="the visitor behind it: export or erase them by it")
+    workspace_id: str
     status: Status
     started_at: str
     last_message_at: str | None

@@ -11,7 +11,8 @@ from chatbot import keys
 from chatbot.chatbots import repository as chatbots_repo
 from chatbot.dashboard.analytics import DateRange, analytics
 from chatbot.dashboard.charts import Series, duration, stacked_bars
-from chatbot.dashboard.pages import current_operator, page, render
+from chatbot.dashboard.pages import page, render
+from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.spend.ledger import days_spent
 from chatbot.spend.notices import budget_notices
 from chatbot.storage.values import utcnow
@@ -51,15 +52,15 @@ def date_range(query: Any, today: date) -> tuple[DateRange, str]:
 
 @page()
 async def analytics_page(request: web.Request) -> web.StreamResponse:
-    owner_id = current_operator(request).id
+    workspace_ids = shown_workspace_ids(request)
     engine = request.app[keys.ENGINE]
     selected, problem = date_range(request.query, utcnow().date())
-    chatbots = await chatbots_repo.list_chatbots(engine, owner_id)
+    chatbots = await chatbots_repo.list_chatbots(engine, workspace_ids)
     chatbot_id = request.query.get("chatbot") or None
     if chatbot_id is not None and chatbot_id not in {chatbot.id for chatbot in chatbots}:
         problem = f"{problem} That chatbot is not yours: showing all of them.".strip()
         chatbot_id = None
-    data = await analytics(engine, owner_id, selected, chatbot_id)
+    data = await analytics(engine, workspace_ids, selected, chatbot_id)
     shown = [chatbot for chatbot in chatbots if chatbot_id in (None, chatbot.id)]
     tokens = await days_spent(
         engine, [chatbot.id for chatbot in shown], selected.start, selected.end

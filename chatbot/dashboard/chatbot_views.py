@@ -19,6 +19,7 @@ from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme, TokenBudget
 from chatbot.dashboard import chatbot_forms as forms
 from chatbot.dashboard.forms import FormErrors
 from chatbot.dashboard.pages import (
+    PageError,
     current_operator,
     field,
     form_of,
@@ -26,21 +27,26 @@ from chatbot.dashboard.pages import (
     page,
     redirect,
     render,
+    require_page,
 )
 from chatbot.dashboard.session import SESSION, flash
+from chatbot.dashboard.workspace_context import current_workspace, shown_workspace_ids
 from chatbot.knowledge.index import knowledge_removed
 from chatbot.spend.notices import budget_notices
 from chatbot.storage.values import utcnow
+from chatbot.workspaces.roles import Action
 
 
-async def owned_chatbot(request: web.Request, chatbot_id: str | None = None) -> ChatbotRecord:
-    """The user's chatbot named in the path; another user's is 404, as a missing one."""
+async def owned_chatbot(
+    request: web.Request, action: Action = Action.READ, chatbot_id: str | None = None
+) -> ChatbotRecord:
+    """The chatbot named in the path, when the user may do `action` in its workspace; one of
+    another workspace is 404, as a missing one."""
     chatbot_id = chatbot_id or request.match_info["chatbot_id"]
-    record = await repo.owned_chatbot(
-        request.app[keys.ENGINE], chatbot_id, current_operator(request).id
-    )
+    record = await repo.load_chatbot(request.app[keys.ENGINE], chatbot_id=chatbot_id)
     if record is None:
         raise not_found("chatbot")
+    await require_page(request, record.workspace_id, action, "chatbot")
     return record
 
 
@@ -78,13 +84,23 @@ def _form_page(
 @page()
 async def chatbot_list(request: web.Request) -> web.StreamResponse:
     engine = request.app[keys.ENGINE]
-    records = await repo.list_chatbots(engine, current_operator(request).id)
+    records = await repo.list_chatbots(engine, shown_workspace_ids(request))
     notices = await budget_notices(engine, records, utcnow().date())
     return render(request, "chatbots.html", {"chatbots": records, "budget_notices": notices})
 
 
+async def _new_chatbots_workspace(request: web.Request) -> str:
+    """The current workspace, when the user may add chatbots to it (403 page otherwise)."""
+    current = current_workspace(request)
+    if current is None:
+        raise PageError(403, "No workspace", "You belong to no workspace: ask to be invited.")
+    await require_page(request, current.workspace_id, Action.MANAGE, "workspace")
+    return current.workspace_id
+
+
 @page()
 async def chatbot_new(request: web.Request) -> web.StreamResponse:
+    await _new_chatbots_workspace(request)
     return _form_page(request, forms.blank_values(), None)
 
 
@@ -94,8 +110,10 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
     try:
         body = forms.creation(values)
         await _check_base_url(request, body.brain)
+        workspace_id = await _new_chatbots_workspace(request)
         record = await repo.create_chatbot(
             request.app[keys.ENGINE],
+            workspace_id=workspace_id,
             owner_id=current_operator(request).id,
             name=body.name,
             slug=body.slug,
@@ -124,15 +142,13 @@ async def chatbot_edit(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def chatbot_update(request: web.Request) -> web.StreamResponse:
-    current = await owned_chatbot(request)
+    current = await owned_chatbot(request, Action.MANAGE)
     values = forms.posted_values(form_of(request))
     try:
         clear_key = field(request, "clear_api_key") == "1"
         changes = forms.changes(values, current, clear_api_key=clear_key)
         await _check_base_url(request, parse_brain_config(changes["brain"]))
-        result = await repo.update_chatbot(
-            request.app[keys.ENGINE], current.id, current.owner_id, changes
-        )
+        result = await repo.update_chatbot(request.app[keys.ENGINE], current.id, changes)
     except SlugTaken as exc:
         return _form_page(request, values, current, errors=_slug_taken(exc.slug).errors, status=409)
     except FormErrors as exc:
@@ -148,15 +164,13 @@ async def chatbot_update(request: web.Request) -> web.StreamResponse:
 @page()
 async def identity_update(request: web.Request) -> web.StreamResponse:
     """The chatbot's identity verification mode, from its own small form."""
-    current = await owned_chatbot(request)
+    current = await owned_chatbot(request, Action.MANAGE)
     mode = field(request, "identity_verification")
     if mode not in VERIFICATION_MODES:
         flash(request[SESSION], "error", "Choose off, optional or required.")
         return redirect(f"/dashboard/chatbots/{current.id}/")
     changes = {"identity_verification": mode}
-    result = await repo.update_chatbot(
-        request.app[keys.ENGINE], current.id, current.owner_id, changes
-    )
+    result = await repo.update_chatbot(request.app[keys.ENGINE], current.id, changes)
     if result is None:  # deleted meanwhile
         raise not_found("chatbot")
     await forget_chatbot(request.app, *result)
@@ -167,8 +181,8 @@ async def identity_update(request: web.Request) -> web.StreamResponse:
 @page()
 async def identity_secret_rotate(request: web.Request) -> web.StreamResponse:
     """A new identity secret; the hashes the site made with the old one stop working."""
-    current = await owned_chatbot(request)
-    if await rotate_identity_secret(request.app, current.id, current.owner_id) is None:
+    current = await owned_chatbot(request, Action.MANAGE)
+    if await rotate_identity_secret(request.app, current.id) is None:
         raise not_found("chatbot")
     flash(
         request[SESSION],
@@ -180,13 +194,14 @@ async def identity_secret_rotate(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def chatbot_delete_confirm(request: web.Request) -> web.StreamResponse:
-    return render(request, "chatbot_delete.html", {"chatbot": await owned_chatbot(request)})
+    record = await owned_chatbot(request, Action.MANAGE)
+    return render(request, "chatbot_delete.html", {"chatbot": record})
 
 
 @page()
 async def chatbot_delete(request: web.Request) -> web.StreamResponse:
-    record = await owned_chatbot(request)
-    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id, record.owner_id)
+    record = await owned_chatbot(request, Action.MANAGE)
+    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id)
     if deleted is not None:
         await forget_chatbot(request.app, deleted)
         await knowledge_removed(request.app, deleted.id)

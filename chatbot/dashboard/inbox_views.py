@@ -9,17 +9,20 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.chatbots import repository as chatbots_repo
-from chatbot.conversations.repository import owned_conversation
+from chatbot.conversations.repository import conversation_by_id
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
     STATUSES,
     Visitor,
-    owner_conversation,
-    owner_inbox,
+    workspace_conversation,
+    workspace_inbox,
 )
-from chatbot.dashboard.pages import current_operator, not_found, page, render
+from chatbot.dashboard.pages import not_found, page, render
+from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.http.responses import json_response
 from chatbot.privacy.visitors import export_visitor
+from chatbot.workspaces.policy import workspace_ids_for
+from chatbot.workspaces.roles import Action
 
 STATUS_LABELS = {
     "waiting_for_human": "Waiting for a person",
@@ -62,12 +65,12 @@ class InboxFilter:
 
 
 async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[str, Any]:
-    owner_id = current_operator(request).id
+    workspace_ids = shown_workspace_ids(request)
     engine = request.app[keys.ENGINE]
-    chatbots = await chatbots_repo.list_chatbots(engine, owner_id)
-    items = await owner_inbox(
+    chatbots = await chatbots_repo.list_chatbots(engine, workspace_ids)
+    items = await workspace_inbox(
         engine,
-        owner_id,
+        workspace_ids,
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,
@@ -80,6 +83,7 @@ async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[st
         "config": {
             "chatbots": {chatbot.id: chatbot.name for chatbot in chatbots},
             "filter": selected.as_json(),
+            "workspace": workspace_ids[0] if workspace_ids else None,
             "statuses": STATUS_LABELS,
             "open": None,
         },
@@ -107,9 +111,9 @@ def _verified(visitor: Visitor) -> dict[str, str] | None:
 
 @page()
 async def conversation(request: web.Request) -> web.StreamResponse:
-    owner_id = current_operator(request).id
+    workspace_ids = await workspace_ids_for(request, Action.READ)
     conversation_id = request.match_info["conversation_id"]
-    found = await owner_conversation(request.app[keys.ENGINE], owner_id, conversation_id)
+    found = await workspace_conversation(request.app[keys.ENGINE], workspace_ids, conversation_id)
     if found is None:
         raise not_found("conversation")
     item, history, visitor = found
@@ -130,7 +134,11 @@ async def visitor_export(request: web.Request) -> web.StreamResponse:
     the same document as `GET /api/chatbots/{id}/visitors/{visitor_id}/export/`."""
     engine = request.app[keys.ENGINE]
     conversation_id = request.match_info["conversation_id"]
-    found = await owned_conversation(engine, conversation_id, current_operator(request).id)
+    managed = await workspace_ids_for(request, Action.MANAGE)
+    async with engine.connect() as connection:
+        found = await conversation_by_id(connection, conversation_id)
+    if found is not None and found.workspace_id not in managed:
+        found = None  # not theirs to export, exactly like a conversation that does not exist
     exported = None
     if found is not None:
         exported = await export_visitor(engine, found.chatbot_id, found.visitor_id)
@@ -145,9 +153,9 @@ async def visitor_export(request: web.Request) -> web.StreamResponse:
 async def inbox_data(request: web.Request) -> web.StreamResponse:
     """The inbox list as JSON: the page reloads it after its socket missed events."""
     selected = InboxFilter.of(request.query)
-    items = await owner_inbox(
+    items = await workspace_inbox(
         request.app[keys.ENGINE],
-        current_operator(request).id,
+        shown_workspace_ids(request),
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,

@@ -1,7 +1,7 @@
 """One chat completion: the question stored in the chatbot's API conversation, the brain's
 answer streamed, then stored and announced like the widget's (the Inbox shows both).
 
-    answer = await start_answer(app, user, body, named=header)  # every 4xx/503 raised here
+    answer = await start_answer(request, body, named=header)  # every 4xx/503 raised here
     async for delta in answer.deltas():
         send(delta)
     result = await answer.finish()
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.auth.context import AuthUser
 from chatbot.brains.base import BrainReply, Turn
 from chatbot.brains.factory import brain_type
 from chatbot.brains.knowledge import stream_chunks
@@ -100,7 +99,7 @@ class Answer:
             usage = estimate_prompt(self._prompt).with_completion(answer)
         if reply is None or not answer.strip():
             return AnswerResult(usage, self._status)
-        chat, tenant_id = self._chat, self.chatbot.owner_id
+        chat, tenant_id = self._chat, self.chatbot.workspace_id
         try:
             stored = await chat.store.append(Write(self.conversation_id, "bot", answer))
         except (StoreUnavailable, ConversationGone) as exc:
@@ -118,12 +117,13 @@ class Answer:
 
 
 async def start_answer(
-    app: web.Application, user: AuthUser, body: ChatCompletionRequest, *, named: str | None
+    request: web.Request, body: ChatCompletionRequest, *, named: str | None
 ) -> Answer:
     """Check the request, store the question, and start the brain; raises before any answer."""
+    app = request.app
     settings = app[keys.SETTINGS]
     chat = app[keys.CHAT]
-    chatbot = await chatbot_for_model(app, user, body.model)
+    chatbot = await chatbot_for_model(request, body.model)
     question = read_question(
         body.messages,
         max_messages=settings.openai_api.max_messages,
@@ -142,9 +142,9 @@ async def start_answer(
     history: list[Turn] = question.earlier
     if not history and conversation.new is None and uses_history(chatbot):
         history = await chat.bots.stored_history(stored.message, settings.chat.history_window)
-    request = await brain_request(app, chatbot, question.text, history)
+    brain_req = await brain_request(app, chatbot, question.text, history)
     reply = await budgeted_reply(
-        app, chat.bots.brains, chatbot, request, conversation_id=conversation.id
+        app, chat.bots.brains, chatbot, brain_req, conversation_id=conversation.id
     )
     return Answer(chat, chatbot, conversation.id, prompt, reply, "", status)
 
@@ -174,6 +174,6 @@ async def _store_question(
             raise model_not_found(chatbot.slug) from None
         visible = visible or stored.first_visitor_message
         if visible:
-            chat.announce(stored, chatbot.owner_id, API_CHANNEL)
+            chat.announce(stored, chatbot.workspace_id, API_CHANNEL)
     assert stored is not None
     return stored

@@ -1,24 +1,21 @@
-"""Which chatbots a caller may talk to as models: those the caller may read."""
+"""Which chatbots a caller may talk to as models: those of the workspaces they may read."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.auth.context import AuthUser
 from chatbot.chatbots.lookup import chatbot_by_slug
 from chatbot.chatbots.repository import ChatbotRecord, list_chatbots
 from chatbot.errors import NotFound
+from chatbot.workspaces.policy import require, workspace_ids_for
+from chatbot.workspaces.roles import Action
 
 
-async def readable_chatbots(app: web.Application, user: AuthUser) -> list[ChatbotRecord]:
+async def readable_chatbots(request: web.Request) -> list[ChatbotRecord]:
     """The chatbots the caller may read, oldest first (the chatbots list's own rule)."""
-    return await list_chatbots(app[keys.ENGINE], user.id)
-
-
-def may_read(user: AuthUser, chatbot: ChatbotRecord) -> bool:
-    """Whether the caller may read the chatbot (as `readable_chatbots` decides)."""
-    return chatbot.owner_id == user.id
+    workspace_ids = await workspace_ids_for(request, Action.READ)
+    return await list_chatbots(request.app[keys.ENGINE], workspace_ids)
 
 
 def model_not_found(model: str) -> NotFound:
@@ -31,10 +28,11 @@ def model_not_found(model: str) -> NotFound:
     )
 
 
-async def chatbot_for_model(app: web.Application, user: AuthUser, model: str) -> ChatbotRecord:
+async def chatbot_for_model(request: web.Request, model: str) -> ChatbotRecord:
     """The chatbot whose slug is `model`; 404 `model_not_found` when the caller may not read it,
     exactly as when it does not exist."""
-    chatbot = await chatbot_by_slug(app, model)
-    if chatbot is None or not may_read(user, chatbot):
+    chatbot = await chatbot_by_slug(request.app, model)
+    if chatbot is None:
         raise model_not_found(model)
+    await require(request, chatbot.workspace_id, Action.READ, missing=model_not_found(model))
     return chatbot

@@ -7,7 +7,6 @@ import time
 
 from aiohttp import web
 
-from chatbot.auth.context import current_user
 from chatbot.http.responses import json_response
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json
@@ -34,9 +33,9 @@ TAG = "openai"
 
 async def list_models(request: web.Request) -> web.Response:
     """The chatbots the caller may use, each as a model named by its slug."""
-    chatbots = await readable_chatbots(request.app, current_user(request))
+    chatbots = await readable_chatbots(request)
     models = [
-        Model(id=c.slug, created=int(c.created_at.timestamp()), owned_by=c.owner_id)
+        Model(id=c.slug, created=int(c.created_at.timestamp()), owned_by=c.workspace_id)
         for c in chatbots
     ]
     return json_response(ModelList(data=models))
@@ -51,12 +50,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     `chat.completion.chunk` objects, ending with `data: [DONE]`.
     """
     body = await read_json(request, ChatCompletionRequest, strict=True)
-    answer = await start_answer(
-        request.app,
-        current_user(request),
-        body,
-        named=request.headers.get(CONVERSATION_HEADER),
-    )
+    answer = await start_answer(request, body, named=request.headers.get(CONVERSATION_HEADER))
     completion_id = f"chatcmpl-{new_id().replace('-', '')}"
     created = int(time.time())
     if body.stream:

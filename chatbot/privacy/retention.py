@@ -15,23 +15,23 @@ from chatbot.privacy.visitors import delete_conversations
 from chatbot.storage.schema import chatbots, conversations
 from chatbot.storage.values import utcnow
 
-# Called after each committed batch with the chatbot's owner and the deleted ids.
+# Called after each committed batch with the chatbot's workspace and the deleted ids.
 OnPurged = Callable[[str, Sequence[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
     chatbot_id: str
-    owner_id: str
+    workspace_id: str
     retention_days: int
 
 
 async def _chatbots_with_retention(engine: AsyncEngine) -> list[_Kept]:
     c = chatbots.c
-    query = select(c.id, c.owner_id, c.retention_days).where(c.retention_days.is_not(None))
+    query = select(c.id, c.workspace_id, c.retention_days).where(c.retention_days.is_not(None))
     async with engine.connect() as connection:
         rows = await connection.execute(query)
-        return [_Kept(row.id, row.owner_id, row.retention_days) for row in rows]
+        return [_Kept(row.id, row.workspace_id, row.retention_days) for row in rows]
 
 
 async def _purge_chatbot(
@@ -52,7 +52,7 @@ async def _purge_chatbot(
             return purged
         purged += len(ids)
         if on_purged is not None:
-            await on_purged(kept.owner_id, ids)
+            await on_purged(kept.workspace_id, ids)
         if len(ids) < batch_size:
             return purged
         await asyncio.sleep(0)  # let the chat's own work run between batches

@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.chatbots.routes import owned_or_404
+from chatbot.chatbots.routes import chatbot_for
 from chatbot.errors import NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
 from chatbot.privacy.purge_job import purge_context
 from chatbot.privacy.schemas import VisitorExport
 from chatbot.privacy.visitors import erase_visitor, export_visitor, is_visitor_id
+from chatbot.workspaces.roles import Action
 
 TAG = "visitors"
 
@@ -32,7 +33,7 @@ def _visitor_not_found(visitor_id: str) -> NotFound:
 
 async def export_visitor_data(request: web.Request) -> web.Response:
     """Every conversation of the visitor with this chatbot, with all its messages."""
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     visitor_id = request.match_info["visitor_id"]
     exported = None
     if is_visitor_id(visitor_id):
@@ -45,11 +46,11 @@ async def export_visitor_data(request: web.Request) -> web.Response:
 async def erase_visitor_data(request: web.Request) -> web.Response:
     """Delete the visitor's conversations, messages and identity data; their open sockets close
     and their visitor token starts a new conversation."""
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     visitor_id = request.match_info["visitor_id"]
     erased = 0
     if is_visitor_id(visitor_id):
-        erased = await erase_visitor(request.app, chatbot.id, chatbot.owner_id, visitor_id)
+        erased = await erase_visitor(request.app, chatbot.id, chatbot.workspace_id, visitor_id)
     if not erased:
         raise _visitor_not_found(visitor_id)
     return no_content()

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.chatbots.routes import owned_or_404
+from chatbot.chatbots.routes import chatbot_for
 from chatbot.chatbots.schemas import stored_token_budget
 from chatbot.http.responses import json_response
 from chatbot.http.routing import RouteTable
@@ -16,6 +16,7 @@ from chatbot.http.validation import read_query
 from chatbot.spend import ledger
 from chatbot.spend.schemas import DayUsage, UsageOut, UsageQuery
 from chatbot.storage.values import utcnow
+from chatbot.workspaces.roles import Action
 
 TAG = "usage"
 
@@ -30,7 +31,7 @@ def month_days(month: str, today: date) -> list[date]:
 
 async def chatbot_usage(request: web.Request) -> web.Response:
     query = read_query(request.query, UsageQuery)
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
     engine = request.app[keys.ENGINE]
     today = utcnow().date()
     month = query.month or ledger.month_of(today)

@@ -22,6 +22,7 @@ from chatbot.storage.migrations import (
     migrate,
 )
 from chatbot.storage.values import new_id, utcnow, visitor_id_of
+from chatbot.workspaces.repository import insert_workspace
 
 from conftest import create_postgres_database, drop_postgres_database
 
@@ -134,6 +135,8 @@ FIRST_CONVERSATIONS = table(
 
 
 async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> str:
+    """A user's chatbot's conversation: at the head schema, in the user's workspace; or at
+    the first revision's schema."""
     chatbots = FIRST_CHATBOTS if first_schema else schema.chatbots
     now = utcnow()
     user, bot, conversation = new_id(), new_id(), new_id()
@@ -148,9 +151,14 @@ async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> s
                 updated_at=now,
             )
         )
+        workspace = {}
+        if not first_schema:
+            made = await insert_workspace(connection, name="Workspace", owner_id=user)
+            workspace = {"workspace_id": made.workspace_id}
         await connection.execute(
             insert(chatbots).values(
                 id=bot,
+                **workspace,
                 owner_id=user,
                 slug=f"bot-{bot[:8]}",
                 name="Bot",
