@@ -27,6 +27,18 @@ class InboxQuery(_Query):
         "only conversations whose last message is older (RFC 3339, like 2026-01-02T03:04:05Z)"
     )
     status: Status | None = omitted()
+    assignee: Literal["me", "none", "all"] = Field(
+        default="all",
+        description="`me`: assigned to the caller; `none`: assigned to nobody; `all`: every one",
+    )
+
+
+class AssignmentIn(BaseModel):
+    """`PATCH /api/conversations/{id}/`: who works the conversation (null: nobody)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee_id: Annotated[str, Field(min_length=1, max_length=36)] | None
 
 
 class MessagesQuery(_Query):
@@ -46,6 +58,11 @@ class MessageOut(BaseModel):
     created_at: str
 
 
+class AssigneeOut(BaseModel):
+    id: str
+    name: str
+
+
 class ConversationOut(BaseModel):
     id: str
     chatbot_id: str
@@ -56,6 +73,7 @@ class ConversationOut(BaseModel):
     last_seq: int
     handed_off: bool
     last_message: MessageOut | None
+    assignee: AssigneeOut | None = Field(description="the member working it, or null")
 
 
 class ConversationList(BaseModel):
