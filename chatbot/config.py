@@ -91,13 +91,7 @@ class ChatSettings(_Section):
     operator_frame_burst: float = Field(default=60.0, ge=1)
     stall_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     presence_ttl_seconds: float = Field(default=30.0, ge=1, le=3600)
-    offline_handoff_message: str = Field(
-        default=(
-            "Thanks! Nobody from the team is online right now: we'll get back to you here "
-            "as soon as someone is."
-        ),
-        max_length=4000,
-    )
+    offline_handoff_message: str = Field(default="", max_length=4000)
 
 
 class BrainSettings(_Section):

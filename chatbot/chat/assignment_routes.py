@@ -1,4 +1,5 @@
-"""`PATCH /api/conversations/{id}/`: assign a conversation over REST, as the `assign` frame does."""
+"""The team's REST side of the chat: assign a conversation (as the `assign` frame does), and
+who of a workspace is online (as `presence` events tell)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.conversations.repository import conversation_by_id
-from chatbot.conversations.schemas import AssignmentIn, ConversationOut
+from chatbot.conversations.schemas import AssignmentIn, ConversationOut, PresenceList
 from chatbot.errors import NotFound, ValidationFailed
 from chatbot.http.responses import json_response
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json
 from chatbot.workspaces.policy import require
-from chatbot.workspaces.repository import membership
+from chatbot.workspaces.repository import members, membership
 from chatbot.workspaces.roles import Action
 
 
@@ -44,8 +45,19 @@ async def update_conversation(request: web.Request) -> web.Response:
     return json_response(view.as_json())
 
 
+async def workspace_presence(request: web.Request) -> web.Response:
+    """Every member of the workspace, and whether they have an operator socket open."""
+    workspace_id = request.match_info["workspace_id"]
+    await require(request, workspace_id, Action.READ)
+    chat = request.app[keys.CHAT]
+    user_ids = [member.user_id for member in await members(chat.engine, workspace_id)]
+    online = await chat.presence.online(user_ids)
+    items = [{"user_id": user_id, "online": user_id in online} for user_id in user_ids]
+    return json_response({"items": items})
+
+
 def add_assignment_routes(routes: RouteTable) -> None:
-    """Register the conversation's REST changes."""
+    """Register the conversation's REST changes and the workspace's presence."""
     routes.add(
         "PATCH",
         "/api/conversations/{conversation_id}/",
@@ -55,4 +67,13 @@ def add_assignment_routes(routes: RouteTable) -> None:
         errors=(400, 401, 403, 404, 413, 422),
         summary="Assign a conversation to a member of its workspace (or to nobody)",
         tag="conversations",
+    )
+    routes.add(
+        "GET",
+        "/api/workspaces/{workspace_id}/presence/",
+        workspace_presence,
+        response=PresenceList,
+        errors=(401, 404),
+        summary="Which members of the workspace have an operator socket open",
+        tag="workspaces",
     )

@@ -21,7 +21,7 @@ MAX_TOKEN_LENGTH = 4096
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_ID_LENGTH)]
 ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 class FrameError(Exception):

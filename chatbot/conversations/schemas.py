@@ -38,7 +38,9 @@ class AssignmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    assignee_id: Annotated[str, Field(min_length=1, max_length=36)] | None
+    assignee_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        description="a member's user id, or null to assign nobody"
+    )
 
 
 class MessagesQuery(_Query):
@@ -83,3 +85,12 @@ class ConversationList(BaseModel):
 class MessageList(BaseModel):
     items: list[MessageOut]
     has_more: bool = Field(description="more messages follow: ask again with after=the last seq")
+
+
+class MemberPresence(BaseModel):
+    user_id: str
+    online: bool = Field(description="an operator socket of theirs is open, on any instance")
+
+
+class PresenceList(BaseModel):
+    items: list[MemberPresence]
