@@ -11,11 +11,7 @@ from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from visitor_support import AGENT_PATH, VISITOR_PATH
-from workspace_support import Account, join, own_workspace, signup
-
-from chatbot.workspaces.roles import Role
-
-from conftest import AppClient
+from workspace_support import Account, signup
 
 Frame = dict[str, Any]
 
@@ -36,13 +32,35 @@ class Team:
         return found
 
 
-async def make_team(api: AppClient) -> Team:
+async def _json(response: Any, status: int) -> Any:
+    body = await response.json()
+    assert response.status == status, body
+    return body
+
+
+async def invite(api: Any, owner: Account, workspace_id: str, account: Account, role: str) -> None:
+    """The account joins the workspace as the contract says: invited, then accepting."""
+    invitation = await _json(
+        await api.post(
+            f"/api/workspaces/{workspace_id}/invitations/",
+            json={"email": account.email, "role": role},
+            headers=owner.headers,
+        ),
+        201,
+    )
+    accept = f"/api/invitations/{invitation['token']}/accept/"
+    await _json(await api.post(accept, headers=account.headers), 200)
+
+
+async def make_team(api: Any) -> Team:
+    """Through the API only: `api` is a test client or a session of a server process."""
     owner, admin, agent, outsider = [
         await signup(api, name) for name in ("Olivia Owner", "Adam Admin", "Agnes Agent", "Otto")
     ]
-    workspace_id = await own_workspace(api, owner)
-    await join(api, workspace_id, admin, Role.ADMIN)
-    await join(api, workspace_id, agent, Role.AGENT)
+    listed = await _json(await api.get("/api/workspaces/", headers=owner.headers), 200)
+    [workspace_id] = [w["id"] for w in listed["items"] if w["role"] == "owner"]
+    await invite(api, owner, workspace_id, admin, "admin")
+    await invite(api, owner, workspace_id, agent, "agent")
     response = await api.post(
         "/api/chatbots/",
         json={"name": "Echo", "greeting": "", "brain": {"type": "echo"}},

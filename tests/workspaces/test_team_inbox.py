@@ -123,9 +123,7 @@ async def test_malformed_assign_and_close_frames_are_refused(
         await frame_where(owner, lambda f: f["type"] == "pong")
 
 
-async def test_rest_assigns_and_filters_mine_unassigned_and_all(
-    api: AppClient, team: Team
-) -> None:
+async def test_rest_assigns_and_filters_mine_unassigned_and_all(api: AppClient, team: Team) -> None:
     async with operator(api, team.owner) as owner:
         async with visitor(api, team.chatbot["slug"]) as (guest, first):
             await visitor_writes(guest, "first")
@@ -271,9 +269,7 @@ async def test_a_removed_member_stops_hearing_the_workspace_and_cannot_act_in_it
         visitor(api, team.chatbot["slug"]) as (guest, conversation_id),
     ):
         await visitor_writes(guest, "before")
-        await frame_where(
-            agent, lambda f: f["type"] == "message" and f["message"]["role"] == "bot"
-        )
+        await frame_where(agent, lambda f: f["type"] == "message" and f["message"]["role"] == "bot")
 
         removed = await api.delete(
             f"/api/workspaces/{team.workspace_id}/members/{team.agent.user['id']}/",
