@@ -84,10 +84,21 @@
     badge.textContent = config.statuses[status] || status;
   }
 
+  // A conversation assigned to someone else is theirs to follow: no badge, no sound here.
+  function forMe(row) {
+    const assigneeId = row.getAttribute("data-assignee-id");
+    return !assigneeId || assigneeId === config.me;
+  }
+
+  function setAssignee(row, assignee) {
+    row.setAttribute("data-assignee-id", assignee ? assignee.id : "");
+    $("[data-role=assignee]", row).textContent = assignee ? assignee.name : "";
+  }
+
   function updateUnread(row) {
     const id = row.getAttribute("data-conversation-id");
     const last = Number(row.getAttribute("data-last-seq")) || 0;
-    if (open && open.id === id) markSeen(id, last);
+    if ((open && open.id === id) || !forMe(row)) markSeen(id, last);
     const count = Math.max(0, last - (seen[id] || 0));
     const badge = $("[data-role=unread]", row);
     badge.textContent = count > 99 ? "99+" : String(count);
@@ -123,10 +134,12 @@
     const unread = element("span", "unread");
     unread.setAttribute("data-role", "unread");
     unread.hidden = true;
+    const assigned = element("span", "assignee small");
+    assigned.setAttribute("data-role", "assignee");
     const top = element("span", "row-top");
     top.append(name, time);
     const bottom = element("span", "row-bottom");
-    bottom.append(badge, unread);
+    bottom.append(badge, assigned, unread);
     link.append(top, text, bottom);
     row.append(link);
     if (open && open.id === conversation.id) {
@@ -160,6 +173,9 @@
   function belongsHere(conversation) {
     if (filter.q) return false; // search results change only when searched again
     if (filter.status && conversation.status !== filter.status) return false;
+    const assigneeId = conversation.assignee ? conversation.assignee.id : null;
+    if (filter.assignee === "me" && assigneeId !== config.me) return false;
+    if (filter.assignee === "none" && assigneeId) return false;
     // The socket only carries this operator's own conversations, new chatbots' included.
     return !filter.chatbot || conversation.chatbot_id === filter.chatbot;
   }
@@ -167,6 +183,12 @@
   live.on("conversation", ({ conversation }) => {
     let row = rows.get(conversation.id);
     const before = row ? row.getAttribute("data-status") : null;
+    if (row && !filter.q && !belongsHere(conversation)) { // e.g. assigned away from "Mine"
+      row.remove();
+      rows.delete(conversation.id);
+      updateTotal();
+      return;
+    }
     if (!row) {
       if (!belongsHere(conversation)) return;
       row = buildRow(conversation);
@@ -175,6 +197,7 @@
     } else if (conversation.status === "waiting_for_human" && before !== "waiting_for_human") {
       highlight(row);
     }
+    setAssignee(row, conversation.assignee);
     setStatus(row, conversation.status);
     showLastMessage(row, conversation.last_message, conversation.last_message_at);
     updateUnread(row);
@@ -189,7 +212,9 @@
     updateUnread(row);
     updateTotal();
     const status = row.getAttribute("data-status");
-    if (message.role === "visitor" && (status === "waiting_for_human" || status === "human")) beep();
+    const mine = row.getAttribute("data-assignee-id") === config.me;
+    const waitsForAnyone = forMe(row) && (status === "waiting_for_human" || status === "human");
+    if (message.role === "visitor" && (mine || waitsForAnyone)) beep();
   });
 
   async function reload() {
@@ -202,6 +227,7 @@
       for (const item of (await response.json()).items) {
         const row = rows.get(item.id) || buildRow(item);
         setStatus(row, item.status);
+        setAssignee(row, item.assignee);
         showLastMessage(row, item.last_message, item.last_message_at);
         fresh.set(item.id, row);
       }
@@ -213,6 +239,15 @@
   }
   live.on("auth_ok", (frame) => { if (frame.reconnected) reload(); });
   live.on("resynced", reload);
+
+  // ---- who is online ----------------------------------------------------------------------------
+  live.on("presence", ({ user_id: userId, online }) => {
+    for (const member of document.querySelectorAll("[data-role=team] [data-user-id]")) {
+      if (member.getAttribute("data-user-id") !== userId) continue;
+      member.setAttribute("data-online", String(online));
+      $("[data-role=presence]", member).textContent = online ? "online" : "offline";
+    }
+  });
 
   const STATES = { live: "Live", connecting: "Connecting…", offline: "Reconnecting…" };
   live.on("state", (state) => {
