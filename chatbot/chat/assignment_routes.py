@@ -8,7 +8,7 @@ from aiohttp import web
 from chatbot import keys
 from chatbot.conversations.repository import conversation_by_id
 from chatbot.conversations.schemas import AssignmentIn, ConversationOut, PresenceList
-from chatbot.errors import NotFound, ValidationFailed
+from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json
@@ -34,7 +34,7 @@ async def update_conversation(request: web.Request) -> web.Response:
     if assignee_id is not None and not await membership(
         chat.engine, assignee_id, found.workspace_id
     ):
-        raise ValidationFailed(
+        raise Conflict(
             f"user {assignee_id!r} is not a member of this conversation's workspace: assign "
             "one of its members, or null for nobody",
             code="not_a_member",
@@ -64,7 +64,7 @@ def add_assignment_routes(routes: RouteTable) -> None:
         update_conversation,
         body=AssignmentIn,
         response=ConversationOut,
-        errors=(400, 401, 403, 404, 413, 422),
+        errors=(400, 401, 403, 404, 409, 413, 422),
         summary="Assign a conversation to a member of its workspace (or to nobody)",
         tag="conversations",
     )

@@ -164,8 +164,8 @@ async def test_rest_assigns_and_filters_mine_unassigned_and_all(api: AppClient, 
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"assignee_id": "OUTSIDER"}, 422, "not_a_member"),
-        ({"assignee_id": "0" * 36}, 422, "not_a_member"),
+        ({"assignee_id": "OUTSIDER"}, 409, "not_a_member"),
+        ({"assignee_id": "0" * 36}, 409, "not_a_member"),
         ({"assignee_id": ""}, 422, "validation_error"),
         ({"assignee_id": 7}, 422, "validation_error"),
         ({"assignee_id": "x" * 100}, 422, "validation_error"),
