@@ -103,6 +103,12 @@ DESCRIPTIONS: dict[str, str] = {
     "chat.stall_timeout_seconds": "Time a client has to take a frame the server is writing, "
     "and to answer its close frame: a client that stopped reading is closed with 4008 and its "
     "TCP connection cut (not left holding buffers).",
+    "chat.presence_ttl_seconds": "How long an instance's operators stay online for the other "
+    "instances without its heartbeat (sent every third of it): when an instance dies, its "
+    "members are reported offline within about this time and a third.",
+    "chat.offline_handoff_message": "What the bot answers a visitor who asks for a person while "
+    "no member of the chatbot's workspace has an operator socket open, e.g. `Nobody from the team "
+    "is online right now: we'll get back to you here.`; empty (the default): nothing is sent.",
     "brains.fallback_message": "The knowledge brain's answer when nothing matches well enough.",
     "brains.knowledge_threshold": "Lowest confidence (0 to 1) for a knowledge answer; below it "
     "the bot offers a person. Calibrated so that 0.5 refuses most unrelated questions "

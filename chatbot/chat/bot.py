@@ -197,9 +197,7 @@ class BotRunner:
         chat.announce(stored, tenant_id)
         metrics_of(chat.app).bot_answer_seconds.observe(time.monotonic() - started)
         if reply.handoff and stored.status == "bot":
-            await chat.set_status(
-                conversation_id, "waiting_for_human", only_from=("bot",), hand_off=True
-            )
+            await chat.hand_off(conversation_id, only_from=("bot",))
 
     def _fresh_profile(self, chatbot_id: str) -> tuple[ChatbotRecord, Brain | None] | None:
         """The chatbot and its brain as read less than `PROFILE_TTL_SECONDS` ago, if so."""

@@ -1,4 +1,5 @@
-"""Conversation writes: open one for a visitor token, store it, change its status, identify.
+"""Conversation writes: open one for a visitor token, store it, change its status or assignee,
+identify.
 
 The visitor token is a bearer secret handed to the widget once; only its SHA-256 is stored.
 A new conversation is stored at its first visitor message (see `chat.visitor_tokens`).
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot.chat import visitor_tokens
@@ -175,19 +176,42 @@ async def change_status(
     *,
     only_from: Collection[str] | None = None,
     hand_off: bool = False,
+    claim_for: str | None = None,
 ) -> tuple[ConversationView | None, bool]:
-    """Set the status (when it differs, and is one of `only_from` if given).
+    """Set the status (when it differs, and is one of `only_from` if given); with `claim_for`,
+    also assign that user when nobody is (a takeover), in the same update.
 
     Returns the conversation as it is after the change, with its last message, and whether it
     changed; (None, False) when the conversation does not exist.
     """
     c = conversations.c
-    condition = [c.id == conversation_id, c.status != status]
+    differs = c.status != status
+    values: dict[str, Any] = {"status": status}
+    if claim_for is not None:
+        differs = or_(differs, c.assignee_id.is_(None))
+        values["assignee_id"] = func.coalesce(c.assignee_id, claim_for)
+    condition = [c.id == conversation_id, differs]
     if only_from is not None:
         condition.append(c.status.in_(list(only_from)))
-    values: dict[str, Any] = {"status": status}
     if hand_off:
         values["handed_off"] = True
+    return await _update(engine, conversation_id, condition, values)
+
+
+async def change_assignee(
+    engine: AsyncEngine, conversation_id: str, assignee_id: str | None
+) -> tuple[ConversationView | None, bool]:
+    """Assign the conversation to `assignee_id` (None: to nobody); like `change_status`, the
+    conversation after it and whether it changed. The caller checks who may be assigned."""
+    c = conversations.c
+    condition = [c.id == conversation_id, c.assignee_id.is_distinct_from(assignee_id)]
+    return await _update(engine, conversation_id, condition, {"assignee_id": assignee_id})
+
+
+async def _update(
+    engine: AsyncEngine, conversation_id: str, condition: list[Any], values: dict[str, Any]
+) -> tuple[ConversationView | None, bool]:
+    c = conversations.c
     async with engine.begin() as connection:
         changed = await connection.execute(
             update(conversations).where(*condition).values(values).returning(c.id)
@@ -213,24 +237,7 @@ async def conversation_snapshot(
     ).first()
     if row is None:
         return view
-    return _with_last_message(view, message_view(row))
-
-
-def _with_last_message(view: ConversationView, message: MessageView) -> ConversationView:
-    return ConversationView(
-        id=view.id,
-        chatbot_id=view.chatbot_id,
-        workspace_id=view.workspace_id,
-        status=view.status,
-        last_seq=view.last_seq,
-        handed_off=view.handed_off,
-        started_at=view.started_at,
-        last_message_at=view.last_message_at,
-        last_message=message,
-        channel=view.channel,
-        visitor_id=view.visitor_id,
-        user_id=view.user_id,
-    )
+    return replace(view, last_message=message_view(row))
 
 
 async def set_visitor_data(

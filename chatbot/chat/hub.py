@@ -6,7 +6,9 @@ chatbot's workspace) and published together, one Redis message per tenant per tu
 task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
 event carries its conversation and seq so that each socket delivers messages in order and once.
 Every instance also listens on the sessions channel, where a password change ends the account's
-operator sockets everywhere, and on the erased channel, where erased conversations are forgotten.
+operator sockets everywhere; on the erased channel, where erased conversations are forgotten;
+and on the membership channel, where a removal takes a member's sockets out of the workspace's
+room (and a new membership puts them in) on every instance.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntFlag
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from chatbot.auth.session_events import SESSIONS_CHANNEL, parse_session_ended
 from chatbot.backends.broker import Broker, MemoryBroker
 from chatbot.chat.erasures import ERASED_CHANNEL, erased_payload, parse_erased
+from chatbot.workspaces.events import MEMBERSHIP_CHANNEL, parse_membership_changed
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +57,15 @@ def tenant_channel(tenant_id: str) -> str:
 # much. Nothing changes one after it is built.
 @dataclass(slots=True)
 class Event:
-    """An outbound frame, already encoded, about one conversation; messages carry their seq."""
+    """An outbound frame, already encoded, about one conversation; messages carry their seq.
+
+    An event about a member rather than a conversation (their presence) names them in
+    `not_to`: their own sockets skip it."""
 
     frame: bytes
     conversation_id: str
     seq: int | None = None
+    not_to: str | None = None
 
 
 class Member(Protocol):
@@ -76,6 +83,7 @@ class Operator(Member, Protocol):
     """An operator's socket: it also ends with its account's session."""
 
     user_id: str
+    workspace_ids: set[str]  # the tenants whose rooms it is in, kept by the hub
 
     def end_session(self, epoch: int) -> None:
         """The account's sessions older than `epoch` have ended (its password changed)."""
@@ -84,10 +92,16 @@ class Operator(Member, Protocol):
 MemberT = TypeVar("MemberT", bound=Member)
 
 
+_MEMBER_MARK = b"~"  # in a record's conversation field: the event is about this member
+
+
 def encode_record(event: Event, audience: Audience) -> bytes:
     """One event on the wire: a header, then the frame (JSON never holds a raw newline)."""
     seq = b"-" if event.seq is None else str(event.seq).encode()
-    return b"%d %s %s %s\n" % (int(audience), event.conversation_id.encode(), seq, event.frame)
+    about = event.conversation_id.encode()
+    if event.not_to is not None:
+        about = _MEMBER_MARK + event.not_to.encode()
+    return b"%d %s %s %s\n" % (int(audience), about, seq, event.frame)
 
 
 def decode_records(data: bytes) -> Iterator[tuple[Event, Audience]]:
@@ -99,10 +113,10 @@ def decode_records(data: bytes) -> Iterator[tuple[Event, Audience]]:
         audience, conversation_id, seq, frame = parts
         if seq != b"-" and not seq.isdigit():
             continue
-        yield (
-            Event(frame, conversation_id.decode(), None if seq == b"-" else int(seq)),
-            Audience(int(audience) & Audience.EVERYONE),
-        )
+        event = Event(frame, conversation_id.decode(), None if seq == b"-" else int(seq))
+        if conversation_id.startswith(_MEMBER_MARK):
+            event.conversation_id, event.not_to = "", conversation_id[1:].decode()
+        yield event, Audience(int(audience) & Audience.EVERYONE)
 
 
 class RoomHub:
@@ -124,15 +138,20 @@ class RoomHub:
         self._pending = 0
         self._wakeup = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._membership_listeners: list[Callable[[str, str, str | None], None]] = []
         broker.listen(self)
 
     async def start(self) -> None:
         await self._broker.subscribe(SESSIONS_CHANNEL)
         await self._broker.subscribe(ERASED_CHANNEL)
+        await self._broker.subscribe(MEMBERSHIP_CHANNEL)
         if self._remote:
             self._publisher = asyncio.create_task(self._publish_loop(), name="chat-hub-publisher")
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._publisher is not None:
             self._publisher.cancel()
             with suppress(asyncio.CancelledError):
@@ -167,15 +186,34 @@ class RoomHub:
     @asynccontextmanager
     async def operator(self, member: Operator, tenant_ids: Iterable[str]) -> AsyncIterator[None]:
         """An operator socket in the rooms of its workspaces and among its account's sockets,
-        left however the block ends."""
+        left however the block ends. A membership change on the broker moves it between
+        rooms meanwhile (`member.workspace_ids` follows)."""
         self._accounts.setdefault(member.user_id, set()).add(member)
         try:
-            async with AsyncExitStack() as stack:
-                for tenant_id in tenant_ids:
-                    await stack.enter_async_context(self.operators(tenant_id, member))
-                yield
+            for tenant_id in tenant_ids:
+                if self._enter(member, tenant_id):
+                    await self._hold(tenant_id)  # counted at once: released below if cancelled
+            yield
         finally:
             _discard(self._accounts, member.user_id, member)
+            for tenant_id in list(member.workspace_ids):
+                if self._exit(member, tenant_id):
+                    await self._release(tenant_id)
+
+    def _enter(self, member: Operator, tenant_id: str) -> bool:
+        """Put the socket in the tenant's operators' room now; False if it was there."""
+        if tenant_id in member.workspace_ids:
+            return False
+        member.workspace_ids.add(tenant_id)
+        self._operators.setdefault(tenant_id, set()).add(member)
+        return True
+
+    def _exit(self, member: Operator, tenant_id: str) -> bool:
+        """Take the socket out of the tenant's operators' room now; False if it was not in."""
+        if tenant_id not in member.workspace_ids:
+            return False
+        member.workspace_ids.discard(tenant_id)
+        return _discard(self._operators, tenant_id, member)
 
     def operator_sockets(self, user_id: str) -> tuple[Operator, ...]:
         """The account's local operator sockets."""
@@ -221,6 +259,9 @@ class RoomHub:
         if channel == SESSIONS_CHANNEL:
             self._end_sessions(payload)
             return
+        if channel == MEMBERSHIP_CHANNEL:
+            self._follow_membership(payload)
+            return
         if payload[:_TAG_BYTES] == self._tag:
             return  # this instance's own batch: its sockets had the events at publish time
         if channel == ERASED_CHANNEL:
@@ -259,6 +300,32 @@ class RoomHub:
         if self._on_erased is not None:
             self._on_erased(conversation_ids)
 
+    def _follow_membership(self, payload: bytes) -> None:
+        """A member's role changed or ended: their sockets here join or leave the workspace's
+        room at once (no event of it is delivered to them after this call)."""
+        changed = parse_membership_changed(payload)
+        if changed is None:
+            return
+        tenant_id, user_id, role = changed
+        channel = tenant_channel(tenant_id)
+        for member in self.operator_sockets(user_id):
+            if role is None:
+                if self._exit(member, tenant_id) and self._count_out(tenant_id):
+                    self._background(self._broker.unsubscribe(channel))
+            elif self._enter(member, tenant_id) and self._count_in(tenant_id):
+                self._background(self._broker.subscribe(channel))
+        for listener in self._membership_listeners:
+            listener(tenant_id, user_id, role)
+
+    def on_membership(self, listener: Callable[[str, str, str | None], None]) -> None:
+        """Also call `listener(workspace, user, role or None)` on each membership change."""
+        self._membership_listeners.append(listener)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="chat-hub-subscription")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _end_sessions(self, payload: bytes) -> None:
         ended = parse_session_ended(payload)
         if ended is None:
@@ -268,19 +335,27 @@ class RoomHub:
             member.end_session(epoch)
 
     async def _hold(self, tenant_id: str) -> None:
-        count = self._tenant_members.get(tenant_id, 0)
-        self._tenant_members[tenant_id] = count + 1
-        if count == 0 and self._remote:
+        if self._count_in(tenant_id):
             await self._broker.subscribe(tenant_channel(tenant_id))
 
     async def _release(self, tenant_id: str) -> None:
+        if self._count_out(tenant_id):
+            await self._broker.unsubscribe(tenant_channel(tenant_id))
+
+    def _count_in(self, tenant_id: str) -> bool:
+        """One more local member of the tenant; True when its channel is to be subscribed."""
+        count = self._tenant_members.get(tenant_id, 0)
+        self._tenant_members[tenant_id] = count + 1
+        return count == 0 and self._remote
+
+    def _count_out(self, tenant_id: str) -> bool:
+        """One local member fewer; True when the tenant's channel is to be unsubscribed."""
         count = self._tenant_members.get(tenant_id, 0) - 1
         if count > 0:
             self._tenant_members[tenant_id] = count
-            return
+            return False
         self._tenant_members.pop(tenant_id, None)
-        if self._remote:
-            await self._broker.unsubscribe(tenant_channel(tenant_id))
+        return self._remote
 
     async def _publish_loop(self) -> None:
         # One publisher: a tenant's batches reach Redis in the order they were made, and

@@ -20,6 +20,7 @@ from chatbot.chat.guards import FrameBudget, operator_origin_allowed
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import (
     OPERATOR_FRAMES,
+    Assign,
     Auth,
     CloseConversation,
     Frame,
@@ -41,7 +42,7 @@ from chatbot.chat.session import Handler, SocketSession, upgrade_slot
 from chatbot.chat.socket_kinds import SESSION_ENDED, OperatorSocket
 from chatbot.chat.sockets import CLOSE_NOT_AUTHENTICATED
 from chatbot.chat.store import ConversationGone, Write
-from chatbot.conversations.repository import conversation_by_id
+from chatbot.conversations.repository import ConversationView, conversation_by_id
 from chatbot.errors import ApiError, Forbidden, NotFound
 from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import public
@@ -49,6 +50,7 @@ from chatbot.metrics import metrics_of
 from chatbot.ratelimit.policies import limited
 from chatbot.workspaces.policy import authorize
 from chatbot.workspaces.principal import Principal, memberships_of
+from chatbot.workspaces.repository import membership
 from chatbot.workspaces.roles import Action
 
 log = logging.getLogger(__name__)
@@ -78,14 +80,7 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
         user, claims = authenticated
         principal = Principal.member(user.id)
         workspace_ids = tuple(m.workspace_id for m in await memberships_of(app, principal))
-        socket = OperatorSocket(
-            request,
-            ws,
-            chat.sockets,
-            user_id=user.id,
-            workspace_ids=workspace_ids,
-            epoch=claims.epoch,
-        )
+        socket = OperatorSocket(request, ws, chat.sockets, user_id=user.id, epoch=claims.epoch)
         session = OperatorSession(chat, user, socket, request_id_of(request))
         # The socket lives as long as its token: closed with 4001 when it expires.
         expiry = asyncio.get_running_loop().call_later(
@@ -94,15 +89,21 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
             CLOSE_NOT_AUTHENTICATED,
             TOKEN_EXPIRED,
         )
+        # Events of the rooms wait until auth_ok is sent: it is the first frame, and every
+        # event from then on follows it.
+        socket.hold()
         try:
             async with chat.hub.operator(socket, workspace_ids):
                 # A password change between the token check and joining was not heard.
                 state = await session_state(app, user.id)
                 if state is None or state.epoch > claims.epoch:
                     socket.close(CLOSE_NOT_AUTHENTICATED, SESSION_ENDED)
+                    await session.run()
                 else:
                     socket.send(auth_ok_frame(user_out(user).model_dump()))
-                await session.run()
+                    socket.release()
+                    async with chat.presence.present(user.id):
+                        await session.run()
         finally:
             expiry.cancel()
     return ws
@@ -166,7 +167,7 @@ class OperatorSession(SocketSession):
         super().__init__(chat, socket, budget, request_id)
         self.user = user
         self.principal = Principal.member(user.id)
-        self.workspace_ids = frozenset(socket.workspace_ids)
+        self.workspace_ids = socket.workspace_ids  # the hub keeps it as memberships change
         self._owned: dict[str, str] = {}  # conversation id -> its workspace id
         self._typing_at: dict[str, float] = {}
 
@@ -233,7 +234,8 @@ class OperatorSession(SocketSession):
         self.chat.announce(stored, workspace_id)
 
     async def _on_takeover(self, frame: Takeover) -> None:
-        await self._set_status(frame.conversation_id, "human", hand_off=True)
+        # A conversation nobody works is assigned to whoever takes it over.
+        await self._set_status(frame.conversation_id, "human", hand_off=True, claim=True)
 
     async def _on_release(self, frame: Release) -> None:
         await self._set_status(frame.conversation_id, "bot")
@@ -241,12 +243,35 @@ class OperatorSession(SocketSession):
     async def _on_close(self, frame: CloseConversation) -> None:
         await self._set_status(frame.conversation_id, "closed")
 
+    async def _on_assign(self, frame: Assign) -> None:
+        conversation_id, assignee_id = frame.conversation_id, frame.user_id
+        workspace_id = await self._require_owned(conversation_id)
+        if assignee_id is not None and not await membership(
+            self.chat.engine, assignee_id, workspace_id
+        ):
+            raise FrameError(
+                "not_a_member",
+                f"user {assignee_id!r} is not a member of this conversation's workspace: "
+                "assign one of its members, or null for nobody",
+                conversation_id=conversation_id,
+            )
+        self._answer(conversation_id, *await self.chat.assign(conversation_id, assignee_id))
+
     async def _set_status(
-        self, conversation_id: str, status: Status, *, hand_off: bool = False
+        self, conversation_id: str, status: Status, *, hand_off: bool = False, claim: bool = False
     ) -> None:
         await self._require_owned(conversation_id)
-        view, changed = await self.chat.set_status(conversation_id, status, hand_off=hand_off)
+        claim_for = self.user.id if claim else None
+        changed = await self.chat.set_status(
+            conversation_id, status, hand_off=hand_off, claim_for=claim_for
+        )
+        self._answer(conversation_id, *changed)
+
+    def _answer(self, conversation_id: str, view: ConversationView | None, changed: bool) -> None:
+        """After a change: nothing more when the operators were told; the conversation as it
+        is when nothing changed; not_found when it is gone."""
         if view is None:
+            self._owned.pop(conversation_id, None)
             raise FrameError(
                 "not_found",
                 f"no conversation with id {conversation_id!r}",
@@ -276,6 +301,7 @@ class OperatorSession(SocketSession):
         Takeover: _on_takeover,
         Release: _on_release,
         CloseConversation: _on_close,
+        Assign: _on_assign,
         OperatorTyping: _on_typing,
         OperatorResume: _on_resume,
         Auth: _on_auth,

@@ -21,6 +21,7 @@ MAX_TOKEN_LENGTH = 4096
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_ID_LENGTH)]
 ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
+UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 class FrameError(Exception):
@@ -103,6 +104,12 @@ class CloseConversation(Frame):
     conversation_id: ConversationId
 
 
+class Assign(Frame):
+    type: Literal["assign"]
+    conversation_id: ConversationId
+    user_id: UserId | None  # required: null assigns nobody
+
+
 class OperatorTyping(Frame):
     type: Literal["typing"]
     conversation_id: ConversationId
@@ -128,6 +135,7 @@ OPERATOR_FRAMES: Mapping[str, type[Frame]] = {
     "takeover": Takeover,
     "release": Release,
     "close": CloseConversation,
+    "assign": Assign,
     "typing": OperatorTyping,
     "resume": OperatorResume,
     "ping": Ping,
@@ -297,6 +305,10 @@ def resumed_frame(last_seq: int, conversation_id: str | None = None) -> bytes:
     if conversation_id is not None:
         data["conversation_id"] = conversation_id
     return encode(data)
+
+
+def presence_frame(user_id: str, online: bool) -> bytes:
+    return encode({"type": "presence", "user_id": user_id, "online": online})
 
 
 def auth_ok_frame(user: Mapping[str, Any]) -> bytes:

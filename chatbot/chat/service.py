@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Collection, Sequence
 from contextlib import AsyncExitStack
 
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.backends.presence import MemoryPresence, PresenceStore, RedisPresence
 from chatbot.chat import visitor_tokens
 from chatbot.chat.address_cap import SocketCap
 from chatbot.chat.bot import BotRunner
-from chatbot.chat.conversations import Status, change_status
+from chatbot.chat.conversations import Status, change_assignee, change_status
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
+from chatbot.chat.presence import Presence
 from chatbot.chat.protocol import conversation_frame, message_frame, status_frame
 from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, FrameFlusher, SocketShared
-from chatbot.chat.store import MessageStore, Stored
+from chatbot.chat.store import MessageStore, Stored, Write
 from chatbot.config import ChatSettings
-from chatbot.conversations.repository import ConversationView
+from chatbot.conversations.repository import ConversationView, conversation_by_id
 from chatbot.metrics import metrics_of
+from chatbot.workspaces.repository import members as workspace_members
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,9 @@ class ChatService:
             on_message_sent=metrics_of(app).messages_out_total.inc,
         )
         self.bots = BotRunner(self)
+        self.presence = Presence(
+            _presence_store(app), self.hub, engine, settings.chat.presence_ttl_seconds
+        )
         self.visitor_token_key = visitor_tokens.signing_key(settings.secret_key.get_secret_value())
         # An abuse limit like the rate limits, off with them (benchmarks, trusted networks).
         limits_on = settings.rate_limits.enabled
@@ -67,17 +74,20 @@ class ChatService:
         *,
         visitor_id: str = "",
         user_id: str | None = None,
+        conversation: ConversationView | None = None,
     ) -> None:
         """Publish a newly stored message to its conversation and to the tenant's operators.
 
         A conversation's first visitor message is preceded by its `conversation` event, so that
         dashboards know the conversation before its messages arrive: `channel` is the one it came
-        through, `visitor_id` and `user_id` (verified) those of the visitor who wrote it.
+        through, `visitor_id` and `user_id` (verified) those of the visitor who wrote it;
+        `conversation`, when given, is the conversation as read after the message (it may have
+        changed before it, e.g. been assigned).
         """
         message = stored.message
         conversation_id = message.conversation_id
         if stored.first_visitor_message:
-            view = ConversationView(
+            view = conversation or ConversationView(
                 id=conversation_id,
                 chatbot_id=stored.chatbot_id,
                 workspace_id=tenant_id,
@@ -110,19 +120,68 @@ class ChatService:
         *,
         only_from: Collection[str] | None = None,
         hand_off: bool = False,
+        claim_for: str | None = None,
     ) -> tuple[ConversationView | None, bool]:
-        """Change the status, then tell the visitor (`status`) and operators (`conversation`)."""
+        """Change the status (with `claim_for`, also assign that user if nobody is), then tell
+        the visitor (`status`, when it changed) and operators (`conversation`)."""
+        before = None if claim_for is None else await self._status_of(conversation_id)
         view, changed = await change_status(
-            self.engine, conversation_id, status, only_from=only_from, hand_off=hand_off
+            self.engine,
+            conversation_id,
+            status,
+            only_from=only_from,
+            hand_off=hand_off,
+            claim_for=claim_for,
         )
         if view is None or not changed:
             return view, False
         if status != "bot":
             self.bots.cancel(conversation_id)
-        event = Event(status_frame(conversation_id, view.status), conversation_id)
-        self.hub.publish(event, view.workspace_id, Audience.VISITORS)
+        if before != view.status:
+            event = Event(status_frame(conversation_id, view.status), conversation_id)
+            self.hub.publish(event, view.workspace_id, Audience.VISITORS)
         self.publish_conversation(view)
         return view, True
+
+    async def _status_of(self, conversation_id: str) -> str | None:
+        async with self.engine.connect() as connection:
+            view = await conversation_by_id(connection, conversation_id)
+        return None if view is None else view.status
+
+    async def assign(
+        self, conversation_id: str, assignee_id: str | None
+    ) -> tuple[ConversationView | None, bool]:
+        """Assign the conversation (the caller checked that `assignee_id` is a member of its
+        workspace), then tell the operators (`conversation`) if that changed anything."""
+        view, changed = await change_assignee(self.engine, conversation_id, assignee_id)
+        if view is not None and changed:
+            self.publish_conversation(view)
+        return view, changed
+
+    async def hand_off(
+        self, conversation_id: str, only_from: Collection[str]
+    ) -> tuple[ConversationView | None, bool]:
+        """Status `waiting_for_human`; when nobody of the workspace is online, the visitor is
+        told that the team will get back to them (`chat.offline_handoff_message`)."""
+        view, changed = await self.set_status(
+            conversation_id, "waiting_for_human", only_from=only_from, hand_off=True
+        )
+        if view is not None and changed and self.settings.offline_handoff_message:
+            await self._tell_if_nobody_online(view)
+        return view, changed
+
+    async def _tell_if_nobody_online(self, view: ConversationView) -> None:
+        members = await workspace_members(self.engine, view.workspace_id)
+        try:
+            online = await self.presence.online([member.user_id for member in members])
+        except Exception as exc:  # unknown: better no message than a wrong one
+            log.warning("chat: presence unavailable, no offline message sent (%s)", exc)
+            return
+        if online:
+            return
+        text = self.settings.offline_handoff_message
+        stored = await self.store.append(Write(view.id, "bot", text))
+        self.announce(stored, view.workspace_id)
 
     async def close_sockets(self) -> None:
         """Close every socket with 1001 so that clients reconnect, to another instance if any."""
@@ -139,11 +198,24 @@ class ChatService:
         await self.bots.finish(_SHUTDOWN_CLOSE_SECONDS)
 
 
+def _presence_store(app: web.Application) -> PresenceStore:
+    """In Redis when configured (every instance sees it), else in this process."""
+    client = app[keys.REDIS]
+    if client is None:
+        return MemoryPresence()
+    settings = app[keys.SETTINGS]
+    instance = secrets.token_hex(8)
+    ttl = settings.chat.presence_ttl_seconds
+    return RedisPresence(client, settings.redis_prefix, instance, ttl)
+
+
 async def open_chat(app: web.Application, stack: AsyncExitStack) -> None:
     """Start the chat (called from the resources context, after the database and the broker)."""
     chat = ChatService(app)
     await chat.hub.start()
     stack.push_async_callback(chat.hub.close)
+    await chat.presence.start()
+    stack.push_async_callback(chat.presence.close)
     await chat.store.start()
     stack.push_async_callback(chat.store.close)
     stack.push_async_callback(chat.bots.close)

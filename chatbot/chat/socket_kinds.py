@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from chatbot.chat.hub import Event
 from chatbot.chat.protocol import (
     RESYNCED_FRAME,
     conversation_erased_frame,
@@ -91,13 +92,19 @@ class OperatorSocket(ChatSocket):
         shared: SocketShared,
         *,
         user_id: str,
-        workspace_ids: tuple[str, ...],
         epoch: int,
     ) -> None:
         super().__init__(request, ws, shared)
         self.user_id = user_id
-        self.workspace_ids = workspace_ids  # the workspaces whose events it receives
+        # The workspaces whose events it receives: the hub puts it in their rooms and keeps
+        # this set as memberships change.
+        self.workspace_ids: set[str] = set()
         self.epoch = epoch  # the session epoch of the token that opened it
+
+    def deliver(self, event: Event) -> None:
+        if event.not_to is not None and event.not_to == self.user_id:
+            return  # one's own presence: the other members are told
+        self._put(event)
 
     def end_session(self, epoch: int) -> None:
         if self.epoch < epoch:

@@ -13,6 +13,7 @@ from aiohttp import web
 from chatbot import keys
 from chatbot.chat.conversations import (
     OpenedConversation,
+    conversation_snapshot,
     open_visitor_conversation,
     set_visitor_data,
     store_conversation,
@@ -247,7 +248,18 @@ class VisitorSession(SocketSession):
         if not stored.created:
             self.socket.send(message_frame(stored.message.as_json()))
             return
-        self.chat.announce(stored, self.tenant_id, visitor_id=self.visitor_id, user_id=self.user_id)
+        conversation = None
+        if stored.first_visitor_message and stored.handed_off:
+            # Stored earlier by a request for a person: it may have been assigned since.
+            async with self.chat.engine.connect() as connection:
+                conversation = await conversation_snapshot(connection, self.conversation_id)
+        self.chat.announce(
+            stored,
+            self.tenant_id,
+            visitor_id=self.visitor_id,
+            user_id=self.user_id,
+            conversation=conversation,
+        )
         status = stored.status
         if status == "closed":
             view, _ = await self.chat.set_status(self.conversation_id, "bot", only_from=("closed",))
@@ -274,12 +286,7 @@ class VisitorSession(SocketSession):
                 self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
                 return
             self.socket.unstored = None
-        view, changed = await self.chat.set_status(
-            self.conversation_id,
-            "waiting_for_human",
-            only_from=("bot", "closed"),
-            hand_off=True,
-        )
+        view, changed = await self.chat.hand_off(self.conversation_id, only_from=("bot", "closed"))
         if view is None:
             self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
         elif not changed:  # already with (or waiting for) a person: say so all the same

@@ -10,8 +10,24 @@ from sqlalchemy import Row, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatbot.conversations.message import MessageView
-from chatbot.storage.schema import chatbots, conversations, messages
+from chatbot.storage.schema import chatbots, conversations, messages, users
 from chatbot.storage.values import as_utc, iso
+
+
+@dataclass(frozen=True, slots=True)
+class Assignee:
+    """The member a conversation is assigned to, as conversations show it."""
+
+    id: str
+    name: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+def display_name(name: str, email: str) -> str:
+    """A member's name as the Inbox shows it: their name, else their email's local part."""
+    return name.strip() or email.split("@", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +46,7 @@ class ConversationView:
     channel: str = "widget"  # or "api": the OpenAI-compatible API
     visitor_id: str = ""
     user_id: str | None = None  # the verified user's id; None: an anonymous visitor
+    assignee: Assignee | None = None
 
     def as_json(self) -> dict[str, Any]:
         last = self.last_message
@@ -46,6 +63,7 @@ class ConversationView:
             "channel": self.channel,
             "last_message": None if last is None else last.as_json(),
             "user_id": self.user_id,
+            "assignee": None if self.assignee is None else self.assignee.as_json(),
         }
 
 
@@ -74,7 +92,33 @@ _CONVERSATION_COLUMNS = (
     conversations.c.channel,
     conversations.c.visitor_id,
     conversations.c.user_id,
+    conversations.c.assignee_id,
+    users.c.name.label("assignee_name"),
+    users.c.email.label("assignee_email"),
 )
+
+
+def with_assignee(query: Any) -> Any:
+    """`query` (over conversations) joined to the assignee's account, for `assignee_of`."""
+    return query.outerjoin(users, users.c.id == conversations.c.assignee_id)
+
+
+def assignee_of(row: Any) -> Assignee | None:
+    """The assignee of a row selected with `assignee_id`, `assignee_name`, `assignee_email`."""
+    if row.assignee_id is None:
+        return None
+    return Assignee(row.assignee_id, display_name(row.assignee_name or "", row.assignee_email))
+
+
+UNASSIGNED = ""  # the `assignee` filter of conversations nobody is assigned to
+AssigneeFilter = str | None
+
+
+def assigned_to(assignee: str) -> Any:
+    """The condition of an `assignee` filter: that user's conversations, or UNASSIGNED ones."""
+    if assignee == UNASSIGNED:
+        return conversations.c.assignee_id.is_(None)
+    return conversations.c.assignee_id == assignee
 
 
 def _conversation_view(row: Any, last_message: MessageView | None = None) -> ConversationView:
@@ -91,6 +135,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
         channel=row.channel,
         visitor_id=row.visitor_id,
         user_id=row.user_id,
+        assignee=assignee_of(row),
     )
 
 
@@ -100,9 +145,11 @@ async def conversation_by_id(
     """One conversation with its chatbot's workspace (for the policy's checks), or None."""
     row = (
         await connection.execute(
-            select(*_CONVERSATION_COLUMNS)
-            .join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
-            .where(conversations.c.id == conversation_id)
+            with_assignee(
+                select(*_CONVERSATION_COLUMNS).join(
+                    chatbots, chatbots.c.id == conversations.c.chatbot_id
+                )
+            ).where(conversations.c.id == conversation_id)
         )
     ).first()
     return None if row is None else _conversation_view(row)
@@ -129,15 +176,20 @@ async def inbox(
     limit: int,
     before: datetime | None = None,
     status: str | None = None,
+    assignee: AssigneeFilter = None,
 ) -> list[ConversationView]:
-    """Conversations with at least one visitor message, newest `last_message_at` first."""
+    """Conversations with at least one visitor message, newest `last_message_at` first;
+    `assignee`: a user id, UNASSIGNED, or None for every conversation."""
     visitor_wrote = exists().where(
         messages.c.conversation_id == conversations.c.id, messages.c.role == "visitor"
     )
     last = messages.alias("last_message")
     query = (
-        select(*_CONVERSATION_COLUMNS, *(column.label(f"m_{column.name}") for column in last.c))
-        .join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
+        with_assignee(
+            select(
+                *_CONVERSATION_COLUMNS, *(column.label(f"m_{column.name}") for column in last.c)
+            ).join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
+        )
         .outerjoin(
             last,
             and_(
@@ -153,6 +205,8 @@ async def inbox(
         query = query.where(conversations.c.last_message_at < before)
     if status is not None:
         query = query.where(conversations.c.status == status)
+    if assignee is not None:
+        query = query.where(assigned_to(assignee))
     views = []
     for row in await connection.execute(query):
         last_message = None

@@ -18,17 +18,38 @@ from chatbot.http.responses import json_response
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_query
 from chatbot.workspaces.policy import require
+from chatbot.workspaces.principal import current_principal
 from chatbot.workspaces.roles import Action
 
 TAG = "conversations"
 
 
+_NOBODY_ASKS = "\x00"
+
+
+def _assignee_filter(request: web.Request, choice: str) -> repo.AssigneeFilter:
+    """The repository's filter for `?assignee=me|none|all`."""
+    if choice == "none":
+        return repo.UNASSIGNED
+    if choice == "me":
+        return current_principal(request).user_id or _NOBODY_ASKS
+    return None
+
+
 async def list_conversations(request: web.Request) -> web.Response:
     query = read_query(request.query, InboxQuery)
     chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
+    assignee = _assignee_filter(request, query.assignee)
+    if assignee is _NOBODY_ASKS:  # a credential without an account has nothing assigned
+        return json_response({"items": []})
     async with request.app[keys.ENGINE].connect() as connection:
         views = await repo.inbox(
-            connection, chatbot.id, limit=query.limit, before=query.before, status=query.status
+            connection,
+            chatbot.id,
+            limit=query.limit,
+            before=query.before,
+            status=query.status,
+            assignee=assignee,
         )
     return json_response({"items": [view.as_json() for view in views]})
 

@@ -28,6 +28,20 @@ class InboxQuery(_Query):
         "only conversations whose last message is older (RFC 3339, like 2026-01-02T03:04:05Z)"
     )
     status: Status | None = omitted()
+    assignee: Literal["me", "none", "all"] = Field(
+        default="all",
+        description="`me`: assigned to the caller; `none`: assigned to nobody; `all`: every one",
+    )
+
+
+class AssignmentIn(BaseModel):
+    """`PATCH /api/conversations/{id}/`: who works the conversation (null: nobody)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        description="a member's user id, or null to assign nobody"
+    )
 
 
 class MessagesQuery(_Query):
@@ -45,6 +59,11 @@ class MessageOut(BaseModel):
     text: str
     client_id: str | None
     created_at: str
+
+
+class AssigneeOut(BaseModel):
+    id: str
+    name: str
 
 
 class ConversationOut(BaseModel):
@@ -65,6 +84,7 @@ class ConversationOut(BaseModel):
         description="the site's id of a visitor who proved it (identity verification); "
         "null for an anonymous visitor"
     )
+    assignee: AssigneeOut | None = Field(description="the member working it, or null")
 
 
 class ConversationList(BaseModel):
@@ -74,3 +94,12 @@ class ConversationList(BaseModel):
 class MessageList(BaseModel):
     items: list[MessageOut]
     has_more: bool = Field(description="more messages follow: ask again with after=the last seq")
+
+
+class MemberPresence(BaseModel):
+    user_id: str
+    online: bool = Field(description="an operator socket of theirs is open, on any instance")
+
+
+class PresenceList(BaseModel):
+    items: list[MemberPresence]

@@ -11,8 +11,14 @@ from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.conversations.message import MessageView
-from chatbot.conversations.repository import messages_after
-from chatbot.storage.schema import chatbots, conversations, messages
+from chatbot.conversations.repository import (
+    Assignee,
+    AssigneeFilter,
+    assigned_to,
+    assignee_of,
+    messages_after,
+)
+from chatbot.storage.schema import chatbots, conversations, messages, users
 from chatbot.storage.values import as_utc, iso
 
 INBOX_LIMIT = 100
@@ -34,6 +40,7 @@ class InboxItem:
     last_message_at: datetime | None
     last_role: str | None
     last_text: str | None
+    assignee: Assignee | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +54,7 @@ class InboxItem:
             "last_message": None
             if self.last_text is None
             else {"role": self.last_role, "text": self.last_text, "seq": self.last_seq},
+            "assignee": None if self.assignee is None else self.assignee.as_json(),
         }
 
 
@@ -70,8 +78,12 @@ def _base_query(workspace_ids: Collection[str]) -> Select[Any]:
             conversations.c.last_message_at,
             last.c.role.label("last_role"),
             last.c.text.label("last_text"),
+            conversations.c.assignee_id,
+            users.c.name.label("assignee_name"),
+            users.c.email.label("assignee_email"),
         )
         .join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
+        .outerjoin(users, users.c.id == conversations.c.assignee_id)
         .outerjoin(
             last,
             and_(
@@ -94,6 +106,7 @@ def _item(row: Any) -> InboxItem:
         last_message_at=None if row.last_message_at is None else as_utc(row.last_message_at),
         last_role=row.last_role,
         last_text=row.last_text,
+        assignee=assignee_of(row),
     )
 
 
@@ -104,6 +117,7 @@ async def workspace_inbox(
     search: str = "",
     status: str | None = None,
     chatbot_id: str | None = None,
+    assignee: AssigneeFilter = None,
     limit: int = INBOX_LIMIT,
 ) -> list[InboxItem]:
     """The workspaces' conversations, newest message first; `search` matches any message."""
@@ -124,6 +138,8 @@ async def workspace_inbox(
         query = query.where(conversations.c.status == status)
     if chatbot_id is not None:
         query = query.where(conversations.c.chatbot_id == chatbot_id)
+    if assignee is not None:
+        query = query.where(assigned_to(assignee))
     query = query.order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc()).limit(
         limit
     )

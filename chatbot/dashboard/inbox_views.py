@@ -9,7 +9,12 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.chatbots import repository as chatbots_repo
-from chatbot.conversations.repository import conversation_by_id
+from chatbot.conversations.repository import (
+    UNASSIGNED,
+    AssigneeFilter,
+    conversation_by_id,
+    display_name,
+)
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
     STATUSES,
@@ -17,11 +22,12 @@ from chatbot.dashboard.inbox_queries import (
     workspace_conversation,
     workspace_inbox,
 )
-from chatbot.dashboard.pages import not_found, page, render
+from chatbot.dashboard.pages import current_operator, not_found, page, render
 from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.http.responses import json_response
 from chatbot.privacy.visitors import export_visitor
 from chatbot.workspaces.policy import workspace_ids_for
+from chatbot.workspaces.repository import members as workspace_members
 from chatbot.workspaces.roles import Action
 
 STATUS_LABELS = {
@@ -40,6 +46,7 @@ class InboxFilter:
     status: str | None = None
     chatbot_id: str | None = None
     problem: str = ""
+    assignee: str | None = None  # "me", "none", or None for every conversation
 
     @classmethod
     def of(cls, query: Any) -> InboxFilter:
@@ -58,10 +65,43 @@ class InboxFilter:
         chatbot_id = query.get("chatbot") or None
         if chatbot_id is not None and len(chatbot_id) > 64:
             chatbot_id = None
-        return cls(search, status, chatbot_id, " ".join(problems))
+        assignee = query.get("assignee") or None
+        if assignee is not None and assignee not in ASSIGNEE_LABELS:
+            problems.append(f"Unknown assignee filter {assignee[:40]!r}: showing all.")
+            assignee = None
+        return cls(search, status, chatbot_id, " ".join(problems), assignee)
 
     def as_json(self) -> dict[str, Any]:
-        return {"q": self.search, "status": self.status, "chatbot": self.chatbot_id}
+        return {
+            "q": self.search,
+            "status": self.status,
+            "chatbot": self.chatbot_id,
+            "assignee": self.assignee,
+        }
+
+    def assignee_filter(self, request: web.Request) -> AssigneeFilter:
+        """The queries' filter: the operator's own conversations, unassigned ones, or all."""
+        if self.assignee == "me":
+            return current_operator(request).id
+        return UNASSIGNED if self.assignee == "none" else None
+
+
+ASSIGNEE_LABELS = {"me": "Mine", "none": "Unassigned"}
+
+
+async def _team(request: web.Request, workspace_ids: list[str]) -> list[dict[str, Any]]:
+    """The members of these workspaces (each once), with whether they are online."""
+    engine = request.app[keys.ENGINE]
+    found: dict[str, dict[str, Any]] = {}
+    for workspace_id in workspace_ids:
+        for member in await workspace_members(engine, workspace_id):
+            name = display_name(member.name, member.email)
+            found.setdefault(member.user_id, {"id": member.user_id, "name": name})
+    try:
+        online = await request.app[keys.CHAT].presence.online(list(found))
+    except Exception:  # presence unknown: shown as offline, corrected by the live events
+        online = set()
+    return [{**member, "online": member["id"] in online} for member in found.values()]
 
 
 async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[str, Any]:
@@ -74,9 +114,13 @@ async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[st
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,
+        assignee=selected.assignee_filter(request),
     )
+    team = await _team(request, list(workspace_ids))
     return {
         "items": items,
+        "team": team,
+        "assignees": ASSIGNEE_LABELS,
         "chatbots": chatbots,
         "selection": selected,
         "statuses": STATUS_LABELS,
@@ -86,6 +130,8 @@ async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[st
             "workspace": workspace_ids[0] if workspace_ids else None,
             "statuses": STATUS_LABELS,
             "open": None,
+            "me": current_operator(request).id,
+            "team": {member["id"]: member["name"] for member in team},
         },
     }
 
@@ -118,7 +164,12 @@ async def conversation(request: web.Request) -> web.StreamResponse:
         raise not_found("conversation")
     item, history, visitor = found
     context = await _inbox_context(request, InboxFilter.of(request.query))
-    context["config"]["open"] = {"id": item.id, "status": item.status, "last_seq": item.last_seq}
+    context["config"]["open"] = {
+        "id": item.id,
+        "status": item.status,
+        "last_seq": item.last_seq,
+        "assignee": None if item.assignee is None else item.assignee.as_json(),
+    }
     context.update(
         conversation=item,
         messages=history,
@@ -159,5 +210,6 @@ async def inbox_data(request: web.Request) -> web.StreamResponse:
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,
+        assignee=selected.assignee_filter(request),
     )
     return json_response({"items": [item.as_json() for item in items]})

@@ -23,6 +23,8 @@
     release: $("[data-action=release]", pane),
     close: $("[data-action=close]", pane),
   };
+  const assignSelect = $("[data-role=assign]", pane);
+  const assigned = $("[data-role=assigned]", pane);
   const pending = new Map(); // client_id -> the message shown before the server stored it
   let lastSeq = open.last_seq;
   let connected = false;
@@ -40,6 +42,12 @@
     return item;
   }
 
+  function showAssignee() {
+    const assignee = open.assignee;
+    assigned.textContent = assignee ? "Assigned to " + assignee.name : "Unassigned";
+    assignSelect.value = assignee ? assignee.id : "";
+  }
+
   function scrollDown() { messages.scrollTop = messages.scrollHeight; }
 
   function showControls() {
@@ -49,6 +57,7 @@
     buttons.release.disabled = !usable || status === "bot";
     buttons.close.disabled = !usable || status === "closed";
     sendButton.disabled = !usable;
+    assignSelect.disabled = !usable;
     hint.textContent = status === "human"
       ? "You have taken over: the bot stays silent until you release the conversation."
       : status === "closed" ? "This conversation is closed. A new visitor message reopens it for the bot."
@@ -104,6 +113,8 @@
     const badge = $("[data-role=status]", pane);
     badge.className = "badge status-" + conversation.status;
     badge.textContent = config.statuses[conversation.status] || conversation.status;
+    open.assignee = conversation.assignee;
+    showAssignee();
     showControls();
   });
 
@@ -144,6 +155,9 @@
   for (const [action, button] of Object.entries(buttons)) {
     button.addEventListener("click", () => live.send({ type: action, conversation_id: open.id }));
   }
+  assignSelect.addEventListener("change", () => {
+    live.send({ type: "assign", conversation_id: open.id, user_id: assignSelect.value || null });
+  });
   replyForm.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
   replyText.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

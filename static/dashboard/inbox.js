@@ -84,10 +84,21 @@
     badge.textContent = config.statuses[status] || status;
   }
 
+  // A conversation assigned to someone else is theirs to follow: no badge, no sound here.
+  function forMe(row) {
+    const assigneeId = row.getAttribute("data-assignee-id");
+    return !assigneeId || assigneeId === config.me;
+  }
+
+  function setAssignee(row, assignee) {
+    row.setAttribute("data-assignee-id", assignee ? assignee.id : "");
+    $("[data-role=assignee]", row).textContent = assignee ? assignee.name : "";
+  }
+
   function updateUnread(row) {
     const id = row.getAttribute("data-conversation-id");
     const last = Number(row.getAttribute("data-last-seq")) || 0;
-    if (open && open.id === id) markSeen(id, last);
+    if ((open && open.id === id) || !forMe(row)) markSeen(id, last);
     const count = Math.max(0, last - (seen[id] || 0));
     const badge = $("[data-role=unread]", row);
     badge.textContent = count > 99 ? "99+" : String(count);
@@ -123,10 +134,12 @@
     const unread = element("span", "unread");
     unread.setAttribute("data-role", "unread");
     unread.hidden = true;
+    const assigned = element("span", "assignee small");
+    assigned.setAttribute("data-role", "assignee");
     const top = element("span", "row-top");
     top.append(name, time);
     const bottom = element("span", "row-bottom");
-    bottom.append(badge, unread);
+    bottom.append(badge, assigned, unread);
     link.append(top, text, bottom);
     row.append(link);
     if (open && open.id === conversation.id) {
@@ -162,6 +175,9 @@
     // The socket carries every workspace of the operator; the list shows the current one.
     if (config.workspace && conversation.workspace_id !== config.workspace) return false;
     if (filter.status && conversation.status !== filter.status) return false;
+    const assigneeId = conversation.assignee ? conversation.assignee.id : null;
+    if (filter.assignee === "me" && assigneeId !== config.me) return false;
+    if (filter.assignee === "none" && assigneeId) return false;
     // The socket only carries this operator's own conversations, new chatbots' included.
     return !filter.chatbot || conversation.chatbot_id === filter.chatbot;
   }
@@ -169,6 +185,12 @@
   live.on("conversation", ({ conversation }) => {
     let row = rows.get(conversation.id);
     const before = row ? row.getAttribute("data-status") : null;
+    if (row && !filter.q && !belongsHere(conversation)) { // e.g. assigned away from "Mine"
+      row.remove();
+      rows.delete(conversation.id);
+      updateTotal();
+      return;
+    }
     if (!row) {
       if (!belongsHere(conversation)) return;
       row = buildRow(conversation);
@@ -177,6 +199,7 @@
     } else if (conversation.status === "waiting_for_human" && before !== "waiting_for_human") {
       highlight(row);
     }
+    setAssignee(row, conversation.assignee);
     setStatus(row, conversation.status);
     showLastMessage(row, conversation.last_message, conversation.last_message_at);
     updateUnread(row);
@@ -191,7 +214,9 @@
     updateUnread(row);
     updateTotal();
     const status = row.getAttribute("data-status");
-    if (message.role === "visitor" && (status === "waiting_for_human" || status === "human")) beep();
+    const mine = row.getAttribute("data-assignee-id") === config.me;
+    const waitsForAnyone = forMe(row) && (status === "waiting_for_human" || status === "human");
+    if (message.role === "visitor" && (mine || waitsForAnyone)) beep();
   });
 
   live.on("conversation_erased", ({ conversation_id: id }) => {
@@ -212,6 +237,7 @@
       for (const item of (await response.json()).items) {
         const row = rows.get(item.id) || buildRow(item);
         setStatus(row, item.status);
+        setAssignee(row, item.assignee);
         showLastMessage(row, item.last_message, item.last_message_at);
         fresh.set(item.id, row);
       }
@@ -223,6 +249,15 @@
   }
   live.on("auth_ok", (frame) => { if (frame.reconnected) reload(); });
   live.on("resynced", reload);
+
+  // ---- who is online ----------------------------------------------------------------------------
+  live.on("presence", ({ user_id: userId, online }) => {
+    for (const member of document.querySelectorAll("[data-role=team] [data-user-id]")) {
+      if (member.getAttribute("data-user-id") !== userId) continue;
+      member.setAttribute("data-online", String(online));
+      $("[data-role=presence]", member).textContent = online ? "online" : "offline";
+    }
+  });
 
   const STATES = { live: "Live", connecting: "Connecting…", offline: "Reconnecting…" };
   live.on("state", (state) => {

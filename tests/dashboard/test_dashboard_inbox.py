@@ -135,7 +135,12 @@ async def test_the_conversation_view_shows_the_history_and_the_operator_controls
         assert f">{label}</button>" in page
     assert 'data-role="reply-text"' in page
     config = json.loads(page.split('id="inbox-config">', 1)[1].split("</script>", 1)[0])
-    assert config["open"] == {"id": conversation_id, "status": "bot", "last_seq": 4}
+    assert config["open"] == {
+        "id": conversation_id,
+        "status": "bot",
+        "last_seq": 4,
+        "assignee": None,
+    }
 
 
 async def test_another_owners_conversation_is_not_found_and_not_listed(

@@ -77,6 +77,9 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("DELETE", "/api/chatbots/{chatbot_id}/knowledge/{entry_id}/"): (None, DELETE),
     ("GET", "/api/chatbots/{chatbot_id}/conversations/"): (None, READ),
     ("GET", "/api/conversations/{conversation_id}/messages/"): (None, READ),
+    # Agents work the Inbox: assigning is theirs too.
+    ("PATCH", "/api/conversations/{conversation_id}/"): ({"assignee_id": None}, READ),
+    ("GET", "/api/workspaces/{workspace_id}/presence/"): (None, READ),
 }
 
 
