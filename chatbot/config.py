@@ -109,6 +109,13 @@ class BrainSettings(_Section):
     allow_private_base_urls: bool = False
 
 
+class WorkspaceSettings(_Section):
+    """Workspaces: their members and invitations."""
+
+    # How long an invitation link can be accepted; it works once either way.
+    invitation_ttl_hours: float = Field(default=7 * 24, gt=0, le=365 * 24)
+
+
 class Settings(_Section):
     """Everything the server reads from `config.yaml` and `CHATBOT_*` variables."""
 
@@ -139,6 +146,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings = RateLimitSettings()
     chat: ChatSettings = ChatSettings()
     brains: BrainSettings = BrainSettings()
+    workspaces: WorkspaceSettings = WorkspaceSettings()
 
     @field_validator("event_loop")
     @classmethod

@@ -119,6 +119,8 @@ DESCRIPTIONS: dict[str, str] = {
     "private, link-local or other non-public address (a model served on this machine or the "
     "local network). Off, such URLs answer 422 `url_not_allowed` and connections to them are "
     "refused; any tenant could otherwise make the server call inside your network.",
+    "workspaces.invitation_ttl_hours": "How long an invitation link to a workspace can be "
+    "accepted (7 days by default); each link works once, for the invited email only.",
 }
 
 HEADER = """# Configuration reference
