@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from api_support import bearer, create_chatbot, error_of
 from apikeys_support import Member, create_key, join, keys_path, listed, signup
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from chatbot import keys
 from chatbot.storage.schema import api_keys
@@ -84,6 +84,30 @@ async def test_a_deleted_key_stops_working_and_cannot_be_deleted_twice(
     assert await status_of(await api.get("/api/chatbots/", headers=bearer(kept["key"]))) == 200
     again = await api.delete(item.rstrip("/"), headers=owner.headers)
     assert (await error_of(again, 404))["code"] == "api_key_not_found"
+
+
+async def test_a_known_key_is_checked_without_reading_the_database(
+    api: AppClient, owner: Member
+) -> None:
+    created = await create_key(api, owner)
+    headers = bearer(created["key"])
+    assert await status_of(await api.get("/api/chatbots/", headers=headers)) == 200
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = api.app[keys.ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(5):
+            assert await status_of(await api.get("/api/chatbots/", headers=headers)) == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements, "the handler itself reads the chatbots"
+    # (The background write of last_used_at may land meanwhile: only reads are looked for.)
+    reads = [text for text in statements if text.lstrip().upper().startswith("SELECT")]
+    assert not [text for text in reads if "api_keys" in text]
 
 
 async def test_last_used_at_is_written_soon_after_a_use_and_not_on_every_request(

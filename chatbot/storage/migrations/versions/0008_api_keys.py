@@ -1,7 +1,7 @@
 """api_keys: per-workspace API keys, stored as the SHA-256 of the key
 
 Revision ID: 0008
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-07 18:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"  # after the workspaces it refers to
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
