@@ -71,6 +71,7 @@ class Seed:
     chatbot_id: str
     entry_id: str
     conversation_id: str
+    workspace_id: str
 
 
 async def seed(base_url: str, token: str) -> Seed:
@@ -99,7 +100,9 @@ async def seed(base_url: str, token: str) -> Seed:
                 frame = await socket.receive_json(timeout=10)
                 if frame["type"] == "message" and frame["message"]["role"] == "bot":
                     break
-        return Seed(chatbot["id"], entry["id"], welcome["conversation_id"])
+        return Seed(
+            chatbot["id"], entry["id"], welcome["conversation_id"], chatbot["workspace_id"]
+        )
 
 
 # Every warning schemathesis shows by default but "missing test data" and, with it,
@@ -159,6 +162,10 @@ def schemathesis_config(known: Seed | None) -> str:
         ("GET /api/conversations/{conversation_id}/messages/",): {
             "conversation_id": known.conversation_id
         },
+        (
+            "GET /api/workspaces/{workspace_id}/api-keys/",
+            "POST /api/workspaces/{workspace_id}/api-keys/",
+        ): {"workspace_id": known.workspace_id},
     }
     seeded = [
         f"[[operations]]\ninclude-name = {json.dumps(list(names))}\n"
