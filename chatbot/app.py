@@ -28,6 +28,7 @@ from chatbot.pages import setup_templates
 from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
 from chatbot.widget.routes import add_widget_routes, setup_static
+from chatbot.workspaces.routes import add_workspace_routes
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     add_chatbot_routes(routes)
     add_knowledge_routes(routes)
     add_conversation_routes(routes)
+    add_workspace_routes(routes)
     add_api_key_routes(routes)
     add_chat_routes(routes)
     add_widget_routes(routes)

@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from api_support import bearer, register
-from sqlalchemy import insert
 
 from chatbot import keys
-from chatbot.storage.schema import workspace_members
-from chatbot.storage.values import utcnow
-from chatbot.workspaces.repository import memberships
+from chatbot.workspaces.repository import add_member, memberships
+from chatbot.workspaces.roles import Role
 
 from conftest import AppClient
 
@@ -34,12 +32,7 @@ async def signup(client: AppClient) -> Member:
 
 async def join(client: AppClient, member: Member, workspace_id: str, role: str) -> None:
     """Make `member` a member of the workspace with `role` (as an accepted invitation does)."""
-    async with client.app[keys.ENGINE].begin() as connection:
-        await connection.execute(
-            insert(workspace_members).values(
-                workspace_id=workspace_id, user_id=member.user_id, role=role, created_at=utcnow()
-            )
-        )
+    assert await add_member(client.app[keys.ENGINE], workspace_id, member.user_id, Role(role))
 
 
 def keys_path(workspace_id: str) -> str:

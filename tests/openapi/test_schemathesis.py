@@ -72,6 +72,8 @@ class Seed:
     entry_id: str
     conversation_id: str
     workspace_id: str
+    user_id: str
+    invitation_token: str
 
 
 async def seed(base_url: str, token: str) -> Seed:
@@ -100,8 +102,22 @@ async def seed(base_url: str, token: str) -> Seed:
                 frame = await socket.receive_json(timeout=10)
                 if frame["type"] == "message" and frame["message"]["role"] == "bot":
                     break
+        me = await (await session.get(base_url + "/auth/me/")).json()
+        workspace_id = chatbot["workspace_id"]
+        # Addressed to the account itself: accepting it keeps the role it has (owner).
+        response = await session.post(
+            base_url + f"/api/workspaces/{workspace_id}/invitations/",
+            json={"email": me["email"], "role": "agent"},
+        )
+        invitation = await response.json()
+        assert response.status == 201, invitation
         return Seed(
-            chatbot["id"], entry["id"], welcome["conversation_id"], chatbot["workspace_id"]
+            chatbot["id"],
+            entry["id"],
+            welcome["conversation_id"],
+            workspace_id,
+            me["id"],
+            invitation["token"],
         )
 
 
@@ -163,9 +179,19 @@ def schemathesis_config(known: Seed | None) -> str:
             "conversation_id": known.conversation_id
         },
         (
+            "GET /api/workspaces/{workspace_id}/",
+            "GET /api/workspaces/{workspace_id}/members/",
+            "POST /api/workspaces/{workspace_id}/invitations/",
+            "GET /api/workspaces/{workspace_id}/invitations/",
             "GET /api/workspaces/{workspace_id}/api-keys/",
             "POST /api/workspaces/{workspace_id}/api-keys/",
         ): {"workspace_id": known.workspace_id},
+        # The account's own membership: it is the only owner, so a demotion answers 409.
+        ("PATCH /api/workspaces/{workspace_id}/members/{user_id}/",): {
+            "workspace_id": known.workspace_id,
+            "user_id": known.user_id,
+        },
+        ("POST /api/invitations/{token}/accept/",): {"token": known.invitation_token},
     }
     seeded = [
         f"[[operations]]\ninclude-name = {json.dumps(list(names))}\n"
