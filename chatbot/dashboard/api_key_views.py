@@ -12,10 +12,17 @@ from chatbot.apikeys import actions
 from chatbot.apikeys.repository import workspace_keys
 from chatbot.apikeys.schemas import NAME_MAX, ApiKeyCreate
 from chatbot.dashboard.forms import FormErrors, validate_form
-from chatbot.dashboard.pages import current_operator, field, not_found, page, redirect, render
+from chatbot.dashboard.pages import (
+    current_operator,
+    field,
+    not_found,
+    page,
+    redirect,
+    render,
+    require_page,
+)
 from chatbot.dashboard.session import SESSION, flash
-from chatbot.workspaces.policy import authorize
-from chatbot.workspaces.principal import Principal, memberships_of
+from chatbot.workspaces.policy import workspaces_of
 from chatbot.workspaces.repository import Membership
 from chatbot.workspaces.roles import Action, permits
 
@@ -28,15 +35,12 @@ def page_url(workspace_id: str) -> str:
 
 async def _managed(request: web.Request) -> list[Membership]:
     """The operator's workspaces where they may manage keys (owner or admin)."""
-    principal = Principal.member(current_operator(request).id)
-    found = await memberships_of(request.app, principal)
-    return [m for m in found if permits(m.role, Action.MANAGE)]
+    return [m for m in await workspaces_of(request) if permits(m.role, Action.MANAGE)]
 
 
 async def _checked_workspace(request: web.Request, workspace_id: str) -> None:
     """404 for a workspace the operator is not in, 403 for one they may not manage."""
-    principal = Principal.member(current_operator(request).id)
-    await authorize(request.app, principal, workspace_id, Action.MANAGE)
+    await require_page(request, workspace_id, Action.MANAGE, "workspace")
 
 
 async def _page(

@@ -6,7 +6,11 @@ import asyncio
 import html
 import re
 
-from .dashboard_support import access_token, post_form, sign_up
+from chatbot import keys
+from chatbot.workspaces.repository import add_member
+from chatbot.workspaces.roles import Role
+
+from .dashboard_support import access_token, post_form, sign_up, user_id_of
 from conftest import AppClient
 
 PAGE = "/dashboard/api-keys/"
@@ -114,3 +118,23 @@ async def test_another_workspace_is_not_found(client: AppClient) -> None:
         f"/api/workspaces/{mine}/api-keys/", headers={"Authorization": f"Bearer {token}"}
     )
     assert (await response.json())["items"] == []
+
+
+async def test_an_agent_may_not_manage_the_workspaces_keys(client: AppClient) -> None:
+    await sign_up(client)
+    owners = workspace_in(await page_text(client))
+    client.session.cookie_jar.clear()
+    await sign_up(client)
+    own = workspace_in(await page_text(client))
+    engine = client.app[keys.ENGINE]
+    assert await add_member(engine, owners, await user_id_of(client), Role.AGENT)
+
+    shown = await client.get(f"{PAGE}?workspace={owners}")
+    assert shown.status == 403
+    assert "only owners and admins" in (await shown.text()).lower()
+    created = await post_form(
+        client, PAGE, {"workspace_id": owners, "name": "Sneaky"}, token_from=PAGE
+    )
+    assert created.status == 403
+    # The page offers only the workspaces the agent may manage: their own.
+    assert workspace_in(await page_text(client)) == own
