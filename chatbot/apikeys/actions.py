@@ -31,5 +31,5 @@ async def delete_key(app: web.Application, workspace_id: str, key_id: str) -> bo
     key_hash = await repository.delete_key(app[keys.ENGINE], workspace_id, key_id)
     if key_hash is None:
         return False
-    await app[keys.API_KEYS].revoked(key_hash)
+    await app[keys.API_KEYS].key_deleted(key_hash)
     return True

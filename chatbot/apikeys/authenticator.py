@@ -106,7 +106,7 @@ class KeyAuthenticator:
         self._remember(digest, identity, now)
         return identity
 
-    async def revoked(self, key_hash: str) -> None:
+    async def key_deleted(self, key_hash: str) -> None:
         """After a key's row is deleted: refuse it on every instance from now on."""
         await self._cache.delete(_cache_key(key_hash))
         await self._broker.publish(REVOKED_CHANNEL, key_hash.encode())
