@@ -161,6 +161,10 @@ async def test_a_key_acts_as_an_admin_of_its_own_workspace_only(
     )
     assert entry.status == 201, await entry.text()
     assert await status_of(await api.get(keys_path(owner.workspace_id), headers=headers)) == 200
+    workspaces = await (await api.get("/api/workspaces/", headers=headers)).json()
+    assert [(w["id"], w["role"]) for w in workspaces["items"]] == [(owner.workspace_id, "admin")]
+    another = await api.post("/api/workspaces/", json={"name": "Another"}, headers=headers)
+    assert (await error_of(another, 403))["code"] == "forbidden"
 
     # Another workspace's things answer exactly as things that do not exist.
     for method, path, body in (
