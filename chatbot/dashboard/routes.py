@@ -12,6 +12,7 @@ from chatbot.dashboard import (
     chatbot_views,
     inbox_views,
     knowledge_views,
+    workspace_views,
 )
 from chatbot.dashboard.session import DashboardSessions
 from chatbot.http.routing import Handler, RouteTable
@@ -52,6 +53,14 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", KNOWLEDGE + "/{entry_id}/", knowledge_views.entry_edit),
     ("POST", KNOWLEDGE + "/{entry_id}/", knowledge_views.entry_update),
     ("POST", KNOWLEDGE + "/{entry_id}/delete/", knowledge_views.entry_delete),
+    ("POST", BASE + "/workspace/", workspace_views.switch_workspace),
+    ("POST", BASE + "/workspaces/new/", workspace_views.workspace_create),
+    ("GET", BASE + "/members/", workspace_views.members_page),
+    ("POST", BASE + "/members/invite/", workspace_views.invite_submit),
+    ("POST", BASE + "/members/{user_id}/role/", workspace_views.role_submit),
+    ("POST", BASE + "/members/{user_id}/remove/", workspace_views.remove_submit),
+    ("GET", BASE + "/invitations/{token}/", workspace_views.invitation_page),
+    ("POST", BASE + "/invitations/{token}/", workspace_views.invitation_accept),
 )
 
 

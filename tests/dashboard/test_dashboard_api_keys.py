@@ -80,7 +80,7 @@ async def test_a_key_made_on_the_page_is_shown_once_works_and_is_revoked(
         token_from=PAGE,
     )
     assert revoked.status == 303
-    assert revoked.headers["Location"] == f"{PAGE}?workspace={workspace_id}"
+    assert revoked.headers["Location"] == PAGE
     assert await api_status(client, key) == 401
     after = await page_text(client, revoked.headers["Location"])
     assert "was revoked" in after
@@ -103,21 +103,31 @@ async def test_another_workspace_is_not_found(client: AppClient) -> None:
     await sign_up(client)
     mine = workspace_in(await page_text(client))
     token = await access_token(client)
+    created = await post_form(client, PAGE, {"workspace_id": mine, "name": "Mine"})
+    key_id = re.search(r'data-api-key-id="([^"]+)"', await created.text())
+    assert key_id
     client.session.cookie_jar.clear()
     await sign_up(client)
     theirs = workspace_in(await page_text(client))
     assert theirs != mine
 
-    shown = await client.get(f"{PAGE}?workspace={mine}")
-    assert shown.status == 404
-    created = await post_form(
+    sneaky = await post_form(
         client, PAGE, {"workspace_id": mine, "name": "Sneaky"}, token_from=PAGE
     )
-    assert created.status == 404
+    assert sneaky.status == 404
+    revoked = await post_form(
+        client, f"{PAGE}{key_id.group(1)}/delete/", {"workspace_id": mine}, token_from=PAGE
+    )
+    assert revoked.status == 404
+    # Nor does naming one's own workspace reach another's key.
+    crossed = await post_form(
+        client, f"{PAGE}{key_id.group(1)}/delete/", {"workspace_id": theirs}, token_from=PAGE
+    )
+    assert crossed.status == 404
     response = await client.get(
         f"/api/workspaces/{mine}/api-keys/", headers={"Authorization": f"Bearer {token}"}
     )
-    assert (await response.json())["items"] == []
+    assert [item["name"] for item in (await response.json())["items"]] == ["Mine"]
 
 
 async def test_an_agent_may_not_manage_the_workspaces_keys(client: AppClient) -> None:
@@ -129,12 +139,22 @@ async def test_an_agent_may_not_manage_the_workspaces_keys(client: AppClient) ->
     engine = client.app[keys.ENGINE]
     assert await add_member(engine, owners, await user_id_of(client), Role.AGENT)
 
-    shown = await client.get(f"{PAGE}?workspace={owners}")
-    assert shown.status == 403
-    assert "only owners and admins" in (await shown.text()).lower()
     created = await post_form(
         client, PAGE, {"workspace_id": owners, "name": "Sneaky"}, token_from=PAGE
     )
     assert created.status == 403
-    # The page offers only the workspaces the agent may manage: their own.
+    switched = await post_form(
+        client, "/dashboard/workspace/", {"workspace_id": owners, "next": PAGE}, token_from=PAGE
+    )
+    assert switched.status == 303
+    shown = await client.get(PAGE)
+    assert shown.status == 403
+    assert "only owners and admins" in (await shown.text()).lower()
+    back = await post_form(
+        client,
+        "/dashboard/workspace/",
+        {"workspace_id": own, "next": PAGE},
+        token_from="/dashboard/inbox/",
+    )
+    assert back.status == 303
     assert workspace_in(await page_text(client)) == own
