@@ -239,7 +239,8 @@ def run_schemathesis(
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        # Every route is exercised: the run grows with the API (and a busy machine slows it).
+        timeout=900,
         check=False,
     )
 
