@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.apikeys.routes import add_api_key_routes
+from chatbot.apikeys.setup import setup_api_keys
 from chatbot.auth.middleware import auth_middleware
 from chatbot.auth.routes import add_auth_routes, setup_auth
 from chatbot.chat.routes import add_chat_routes
@@ -46,6 +48,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ANONYMIZE_ADDRESSES] = settings.anonymize_addresses
     app.cleanup_ctx.append(resources_context)
     setup_auth(app)
+    setup_api_keys(app)
     setup_knowledge(app)
     setup_templates(app)
 
@@ -59,6 +62,7 @@ def create_app(settings: Settings) -> web.Application:
     add_usage_routes(routes)
     setup_privacy(app, routes)
     add_workspace_routes(routes)
+    add_api_key_routes(routes)
     add_chat_routes(routes)
     add_openai_routes(routes)
     add_widget_routes(routes)

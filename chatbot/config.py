@@ -37,6 +37,8 @@ class RateLimitSettings(_Section):
     register_per_address: str = "20/minute"
     ws_connect_per_address: str = "60/minute"
     visitor_messages: str = "60/minute"
+    # Requests made with one API key, across every address and instance.
+    per_api_key: str = "600/minute"
     trust_forwarded_for: bool = False
 
     @field_validator(
@@ -47,6 +49,7 @@ class RateLimitSettings(_Section):
         "register_per_address",
         "ws_connect_per_address",
         "visitor_messages",
+        "per_api_key",
     )
     @classmethod
     def _parseable(cls, value: str) -> str:

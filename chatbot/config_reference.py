@@ -79,6 +79,8 @@ DESCRIPTIONS: dict[str, str] = {
     "rate_limits.register_per_address": "Registrations per client address.",
     "rate_limits.ws_connect_per_address": "WebSocket connects per client address.",
     "rate_limits.visitor_messages": "Visitor messages per conversation.",
+    "rate_limits.per_api_key": "Requests made with one API key, from every address and "
+    "instance together (on top of the per-address limit).",
     "rate_limits.trust_forwarded_for": "Take the client address from `X-Forwarded-For` (only "
     "behind a proxy that sets it; otherwise clients could pick their own address).",
     "chat.max_text_length": "Longest chat message, in characters; longer ones get `text_too_long`.",

@@ -17,6 +17,8 @@ from chatbot.config import Settings
 from chatbot.http.routing import RouteTable
 
 if TYPE_CHECKING:  # the chat imports this module: its type is named, not imported, at run time
+    from chatbot.apikeys.authenticator import KeyAuthenticator
+    from chatbot.apikeys.usage import LastUsedRecorder
     from chatbot.chat.service import ChatService
     from chatbot.dashboard.session import DashboardSessions
     from chatbot.knowledge.parse_pool import ParsePool
@@ -36,3 +38,5 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 DASHBOARD_SESSIONS: web.AppKey[DashboardSessions] = web.AppKey("dashboard_sessions")
 PARSE_POOL: web.AppKey[ParsePool] = web.AppKey("parse_pool")
+API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")
+API_KEY_USAGE: web.AppKey[LastUsedRecorder] = web.AppKey("api_key_usage")

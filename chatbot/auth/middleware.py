@@ -1,13 +1,21 @@
-"""The auth middleware: a Bearer token on every request to a handler not marked `@public`."""
+"""The auth middleware: a Bearer token on every request to a handler not marked `@public`.
+
+The bearer is an account's access token, or (on `/api/` and `/v1/` routes) a workspace's API
+key, recognised by its prefix and checked by the API keys' authenticator.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from chatbot import keys
 from chatbot.auth.context import USER
 from chatbot.auth.sessions import authenticate_token
 from chatbot.errors import NotAuthenticated
 from chatbot.http.routing import Handler, is_public
+
+# Where an API key may stand in for an account: it acts for a workspace, not for a person.
+API_KEY_PATHS = ("/api/", "/v1/")
 
 
 def bearer_token(request: web.BaseRequest) -> str:
@@ -36,5 +44,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         or isinstance(match_info.route.resource, web.StaticResource)
     ):
         return await handler(request)
-    request[USER] = await authenticate_token(request.app, bearer_token(request))
+    token = bearer_token(request)
+    api_keys = request.app[keys.API_KEYS]
+    if not api_keys.recognises(token):
+        request[USER] = await authenticate_token(request.app, token)
+    elif request.path.startswith(API_KEY_PATHS):
+        await api_keys.authenticate(request, token)
+    else:
+        raise NotAuthenticated(
+            "an API key acts for its workspace on /api/ and /v1/ routes only: "
+            "log in for an access token to use this route",
+            code="api_key_not_accepted",
+        )
     return await handler(request)

@@ -9,7 +9,10 @@ from typing import Protocol
 
 
 class BrokerListener(Protocol):
-    """What the broker calls back; both calls run on the event loop and must not block."""
+    """What the broker calls back; both calls run on the event loop and must not block.
+
+    Every listener gets the messages of every subscribed channel and keeps the ones it knows.
+    """
 
     def on_message(self, channel: str, payload: bytes) -> None: ...
 
@@ -21,7 +24,8 @@ class Broker(Protocol):
     @property
     def healthy(self) -> bool: ...
 
-    def listen(self, listener: BrokerListener) -> None: ...
+    def listen(self, listener: BrokerListener) -> None:
+        """Add a listener (each feature that needs the broker's messages registers one)."""
 
     async def start(self) -> None: ...
 
@@ -38,7 +42,7 @@ class MemoryBroker:
     """Single-instance broker: delivery is a direct call to the listener."""
 
     def __init__(self) -> None:
-        self._listener: BrokerListener | None = None
+        self._listeners: list[BrokerListener] = []
         self._channels: set[str] = set()
 
     @property
@@ -46,7 +50,7 @@ class MemoryBroker:
         return True
 
     def listen(self, listener: BrokerListener) -> None:
-        self._listener = listener
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         return None
@@ -55,8 +59,9 @@ class MemoryBroker:
         self._channels.clear()
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        if self._listener is not None and channel in self._channels:
-            self._listener.on_message(channel, payload)
+        if channel in self._channels:
+            for listener in self._listeners:
+                listener.on_message(channel, payload)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)

@@ -1,4 +1,4 @@
-"""Redis pub/sub broker: reconnects by itself and tells its listener when delivery resumes."""
+"""Redis pub/sub broker: reconnects by itself and tells its listeners when delivery resumes."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class RedisBroker:
         self._namespace = f"{prefix}:"
         self._control_channel = f"{prefix}:control"
         self._tag = os.urandom(_INSTANCE_TAG_BYTES)
-        self._listener: BrokerListener | None = None
+        self._listeners: list[BrokerListener] = []
         self._channels: set[str] = set()
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
@@ -51,7 +51,7 @@ class RedisBroker:
         return self._healthy
 
     def listen(self, listener: BrokerListener) -> None:
-        self._listener = listener
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         await self._connect()
@@ -65,8 +65,9 @@ class RedisBroker:
         await self._drop_pubsub()
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        if self._listener is not None and channel in self._channels:
-            self._listener.on_message(channel, payload)
+        if channel in self._channels:
+            for listener in self._listeners:
+                listener.on_message(channel, payload)
         try:
             await self._client.publish(self._namespace + channel, self._tag + payload)
         except (RedisError, OSError) as exc:
@@ -127,8 +128,8 @@ class RedisBroker:
                     continue
                 backoff = 0.1
                 log.warning("redis pub/sub is back: asking local sockets to resume")
-                if self._listener is not None:
-                    self._listener.on_reconnect()
+                for listener in self._listeners:
+                    listener.on_reconnect()
             try:
                 message = await self._pubsub.get_message(timeout=1.0)  # type: ignore[union-attr]
             except (RedisError, OSError) as exc:
@@ -137,10 +138,11 @@ class RedisBroker:
             if message is None or message.get("type") != "message":
                 continue
             data: bytes = message["data"]
-            if data[:_INSTANCE_TAG_BYTES] == self._tag or self._listener is None:
+            if data[:_INSTANCE_TAG_BYTES] == self._tag:
                 continue
             channel = message["channel"]
-            name = channel.decode() if isinstance(channel, bytes) else channel
-            self._listener.on_message(
-                name.removeprefix(self._namespace), data[_INSTANCE_TAG_BYTES:]
+            name = (channel.decode() if isinstance(channel, bytes) else channel).removeprefix(
+                self._namespace
             )
+            for listener in self._listeners:
+                listener.on_message(name, data[_INSTANCE_TAG_BYTES:])

@@ -48,9 +48,12 @@ class Audience(IntFlag):
 _VISITORS, _OPERATORS, _EVERYONE = Audience.VISITORS, Audience.OPERATORS, Audience.EVERYONE
 
 
+_TENANT_PREFIX = "chat:"
+
+
 def tenant_channel(tenant_id: str) -> str:
     """The broker channel of a tenant's events, on every instance."""
-    return f"chat:{tenant_id}"
+    return _TENANT_PREFIX + tenant_id
 
 
 # Built for every frame sent: not frozen, since a frozen dataclass's __init__ costs three times as
@@ -262,6 +265,8 @@ class RoomHub:
         if channel == MEMBERSHIP_CHANNEL:
             self._follow_membership(payload)
             return
+        if channel != ERASED_CHANNEL and not channel.startswith(_TENANT_PREFIX):
+            return  # another feature's channel
         if payload[:_TAG_BYTES] == self._tag:
             return  # this instance's own batch: its sockets had the events at publish time
         if channel == ERASED_CHANNEL:
@@ -269,7 +274,7 @@ class RoomHub:
             if erased is not None:
                 self._forget(*erased)
             return
-        tenant_id = channel.removeprefix("chat:")
+        tenant_id = channel.removeprefix(_TENANT_PREFIX)
         for event, audience in decode_records(payload[_TAG_BYTES:]):
             self._deliver(event, tenant_id, audience)
 

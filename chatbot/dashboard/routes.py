@@ -8,6 +8,7 @@ from chatbot import keys
 from chatbot.dashboard import (
     account_views,
     analytics_views,
+    api_key_views,
     chatbot_views,
     inbox_views,
     knowledge_views,
@@ -36,6 +37,9 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", BASE + "/conversations/{conversation_id}/", inbox_views.conversation),
     ("GET", BASE + "/conversations/{conversation_id}/export/", inbox_views.visitor_export),
     ("GET", BASE + "/analytics/", analytics_views.analytics_page),
+    ("GET", BASE + "/api-keys/", api_key_views.api_keys_page),
+    ("POST", BASE + "/api-keys/", api_key_views.api_key_create),
+    ("POST", BASE + "/api-keys/{key_id}/delete/", api_key_views.api_key_delete),
     ("GET", BASE + "/chatbots/", chatbot_views.chatbot_list),
     ("GET", BASE + "/chatbots/new/", chatbot_views.chatbot_new),
     ("POST", BASE + "/chatbots/new/", chatbot_views.chatbot_create),

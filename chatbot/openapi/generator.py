@@ -14,6 +14,10 @@ from chatbot.http.routing import Route
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearerAuth"
+BEARER_DESCRIPTION = (
+    "An account's access token (from /auth/login/), or on /api/ and /v1/ routes a workspace's "
+    "API key (it starts with cb_live_ and acts as an admin of that one workspace)."
+)
 ERROR_SCHEMA = "Error"
 _REF = "#/components/schemas/{model}"
 # aiohttp's `{name}` or `{name:regex}` (a regex without braces, so the path stays readable).
@@ -237,7 +241,12 @@ def build_openapi(
                 OPENAI_ERROR_SCHEMA: OPENAI_ERROR_COMPONENT,
             },
             "securitySchemes": {
-                SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": BEARER_DESCRIPTION,
+                }
             },
         },
         "security": [{SECURITY_SCHEME: []}],

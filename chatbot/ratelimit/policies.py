@@ -20,6 +20,7 @@ POLICIES: dict[str, str] = {
     "register_per_address": "registrations from this address",
     "ws_connect_per_address": "connections from this address",
     "visitor_messages": "messages in this conversation",
+    "per_api_key": "requests with this API key",
 }
 
 _LIMITED_ATTRIBUTE = "__chatbot_rate_limits__"

@@ -302,3 +302,24 @@ conversation_token_usage = Table(
     _tokens("completion_tokens"),
     Column("warned_cap", BigInteger, nullable=True),  # as warned_budget, for the conversation
 )
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(100), nullable=False),
+    # SHA-256 of the key (hex): the key itself is shown once and never stored.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),  # the key's first characters, to tell keys apart
+    Column("created_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    _created_at(),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)

@@ -95,6 +95,30 @@ async def test_broker_delivers_to_subscribers_exactly_once(
         await broker.close()
 
 
+async def test_every_listener_of_a_broker_gets_the_messages_of_every_subscribed_channel(
+    redis_client: Redis | None, redis_prefix: str
+) -> None:
+    """Features listen side by side (the chat hub, the API keys): each keeps what it knows."""
+    receiver = await _broker(redis_client, redis_prefix)
+    sender = receiver if redis_client is None else await _broker(redis_client, redis_prefix)
+    first, second = Recorder(), Recorder()
+    receiver.listen(first)
+    receiver.listen(second)
+    try:
+        await receiver.subscribe("one")
+        await receiver.subscribe("two")
+        await _until_subscribed(redis_client, redis_prefix, "two")
+        await sender.publish("one", b"a")
+        await sender.publish("two", b"b")
+        await first.wait_for(2)
+        await second.wait_for(2)
+        assert first.messages == second.messages == [("one", b"a"), ("two", b"b")]
+    finally:
+        await receiver.close()
+        if sender is not receiver:
+            await sender.close()
+
+
 async def test_redis_broker_reaches_other_instances(redis_url: str, redis_prefix: str) -> None:
     client = Redis.from_url(redis_url)
     first, second = RedisBroker(client, redis_prefix), RedisBroker(client, redis_prefix)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from chatbot import keys
 from chatbot.http.routing import RouteTable, public
-from chatbot.openapi.generator import build_openapi, openapi_path
+from chatbot.openapi.generator import BEARER_DESCRIPTION, build_openapi, openapi_path
 
 from conftest import AppClient
 
@@ -132,6 +132,7 @@ def test_security_is_bearer_except_on_public_routes() -> None:
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
+        "description": BEARER_DESCRIPTION,
     }
     assert doc["security"] == [{"bearerAuth": []}]
     public_operation = doc["paths"]["/api/public/"]["get"]

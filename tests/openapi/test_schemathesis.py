@@ -199,6 +199,8 @@ def schemathesis_config(known: Seed | None) -> str:
             "GET /api/workspaces/{workspace_id}/members/",
             "POST /api/workspaces/{workspace_id}/invitations/",
             "GET /api/workspaces/{workspace_id}/invitations/",
+            "GET /api/workspaces/{workspace_id}/api-keys/",
+            "POST /api/workspaces/{workspace_id}/api-keys/",
         ): {"workspace_id": known.workspace_id},
         # The account's own membership: it is the only owner, so a demotion answers 409.
         ("PATCH /api/workspaces/{workspace_id}/members/{user_id}/",): {

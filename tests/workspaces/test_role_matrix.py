@@ -80,6 +80,9 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     # Agents work the Inbox: assigning is theirs too.
     ("PATCH", "/api/conversations/{conversation_id}/"): ({"assignee_id": None}, READ),
     ("GET", "/api/workspaces/{workspace_id}/presence/"): (None, READ),
+    ("POST", "/api/workspaces/{workspace_id}/api-keys/"): ({"name": "CRM sync"}, CREATE),
+    ("GET", "/api/workspaces/{workspace_id}/api-keys/"): (None, MANAGE_READ),
+    ("DELETE", "/api/workspaces/{workspace_id}/api-keys/{key_id}/"): (None, DELETE),
 }
 
 
@@ -148,6 +151,11 @@ async def _fresh_ids(api: AppClient, team: Team, template: str) -> dict[str, str
             {"email": f"{uuid.uuid4().hex[:8]}@example.com", "role": "agent"},
         )
         ids["invitation_id"], ids["token"] = invitation["id"], invitation["token"]
+    if "{key_id}" in template:
+        key = await _created(
+            api, owner, f"/api/workspaces/{team.workspace_id}/api-keys/", {"name": "Fresh"}
+        )
+        ids["key_id"] = key["id"]
     if "{chatbot_id}" in template or "{conversation_id}" in template:
         bot = await _created(api, owner, "/api/chatbots/", {"name": "Bot", "greeting": ""})
         ids["chatbot_id"] = bot["id"]

@@ -1,0 +1,1 @@
+"""API keys: per-workspace credentials for scripts and integrations, revocable at once."""
