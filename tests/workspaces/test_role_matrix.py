@@ -83,6 +83,17 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("POST", "/api/workspaces/{workspace_id}/api-keys/"): ({"name": "CRM sync"}, CREATE),
     ("GET", "/api/workspaces/{workspace_id}/api-keys/"): (None, MANAGE_READ),
     ("DELETE", "/api/workspaces/{workspace_id}/api-keys/{key_id}/"): (None, DELETE),
+    ("POST", "/api/chatbots/{chatbot_id}/identity-secret/"): (None, CHANGE),
+    ("GET", "/api/chatbots/{chatbot_id}/usage/"): (None, READ),
+    # A visitor's data is for those who may manage the workspace.
+    ("GET", "/api/chatbots/{chatbot_id}/visitors/{visitor_id}/export/"): (None, MANAGE_READ),
+    ("DELETE", "/api/chatbots/{chatbot_id}/visitors/{visitor_id}/"): (None, DELETE),
+    # Everyone lists the models of their own workspaces; agents may talk to them too.
+    ("GET", "/v1/models/"): (None, _codes(200, 200, 200, 200)),
+    ("POST", "/v1/chat/completions/"): (
+        {"model": "{slug}", "messages": [{"role": "user", "content": "Hello"}]},
+        READ,
+    ),
 }
 
 
@@ -156,9 +167,9 @@ async def _fresh_ids(api: AppClient, team: Team, template: str) -> dict[str, str
             api, owner, f"/api/workspaces/{team.workspace_id}/api-keys/", {"name": "Fresh"}
         )
         ids["key_id"] = key["id"]
-    if "{chatbot_id}" in template or "{conversation_id}" in template:
+    if any(name in template for name in ("{chatbot_id}", "{conversation_id}", "{slug}")):
         bot = await _created(api, owner, "/api/chatbots/", {"name": "Bot", "greeting": ""})
-        ids["chatbot_id"] = bot["id"]
+        ids["chatbot_id"], ids["slug"] = bot["id"], bot["slug"]
         if "{entry_id}" in template:
             entry = await _created(
                 api,
@@ -167,14 +178,21 @@ async def _fresh_ids(api: AppClient, team: Team, template: str) -> dict[str, str
                 {"question": "When are you open?", "answer": "9 to 5."},
             )
             ids["entry_id"] = entry["id"]
-        if "{conversation_id}" in template:
+        if "{conversation_id}" in template or "{visitor_id}" in template:
             ids["conversation_id"] = await visitor_says(api, bot["slug"], ["hello"])
+        if "{visitor_id}" in template:
+            listed = await api.get(
+                f"/api/chatbots/{bot['id']}/conversations/", headers=owner.headers
+            )
+            ids["visitor_id"] = (await listed.json())["items"][0]["visitor_id"]
     return ids
 
 
 def _filled(body: Any, ids: dict[str, str]) -> Any:
     if isinstance(body, dict):
         return {key: _filled(value, ids) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_filled(value, ids) for value in body]
     if isinstance(body, str):
         return body.format(**ids)
     return body
@@ -213,7 +231,8 @@ async def test_each_role_gets_the_expected_status_on_every_route(
     for method, template in _workspace_routes(api):
         body, expected = EXPECTED[(method, template)]
         for role in ROLES:
-            ids = await _fresh_ids(api, team, template)
+            # The body may name objects too (a model's slug).
+            ids = await _fresh_ids(api, team, template + str(body))
             path = template.format(**ids)
             response = await _call(api, team.as_role(role), method, path, _filled(body, ids))
             if response.status != expected[role]:
