@@ -25,6 +25,7 @@ from chatbot.openapi.routes import setup_openapi
 from chatbot.pages import setup_templates
 from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
+from chatbot.webhooks.setup import setup_webhooks
 from chatbot.widget.routes import add_widget_routes, setup_static
 
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.append(resources_context)
+    setup_webhooks(app)
     setup_auth(app)
     setup_knowledge(app)
     setup_templates(app)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the chat imports this module: its type is named, not import
     from chatbot.chat.service import ChatService
     from chatbot.dashboard.session import DashboardSessions
     from chatbot.knowledge.parse_pool import ParsePool
+    from chatbot.webhooks.subscriptions import Subscriptions
 
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
@@ -36,3 +37,4 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 DASHBOARD_SESSIONS: web.AppKey[DashboardSessions] = web.AppKey("dashboard_sessions")
 PARSE_POOL: web.AppKey[ParsePool] = web.AppKey("parse_pool")
+WEBHOOKS: web.AppKey[Subscriptions] = web.AppKey("webhooks")

@@ -6,7 +6,8 @@ chatbot owner) and published together, one Redis message per tenant per turn, by
 task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
 event carries its conversation and seq so that each socket delivers messages in order and once.
 Every instance also listens on the sessions channel, where a password change ends the account's
-operator sockets everywhere.
+operator sockets everywhere, and on the channels other features `follow` (the hub is the
+broker's one listener and hands them their messages).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from enum import IntFlag
 from typing import Protocol, TypeVar
 
 from chatbot.auth.session_events import SESSIONS_CHANNEL, parse_session_ended
-from chatbot.backends.broker import Broker, MemoryBroker
+from chatbot.backends.broker import Broker, BrokerListener, MemoryBroker
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,13 @@ class RoomHub:
         self._pending = 0
         self._wakeup = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
+        self._followers: dict[str, BrokerListener] = {}
         broker.listen(self)
+
+    async def follow(self, channel: str, listener: BrokerListener) -> None:
+        """Hand `channel`'s messages on every instance, and broker reconnects, to `listener`."""
+        self._followers[channel] = listener
+        await self._broker.subscribe(channel)
 
     async def start(self) -> None:
         await self._broker.subscribe(SESSIONS_CHANNEL)
@@ -182,6 +189,10 @@ class RoomHub:
         if channel == SESSIONS_CHANNEL:
             self._end_sessions(payload)
             return
+        follower = self._followers.get(channel)
+        if follower is not None:
+            follower.on_message(channel, payload)
+            return
         if payload[:_TAG_BYTES] == self._tag:
             return  # this instance's own batch: its sockets had the events at publish time
         tenant_id = channel.removeprefix("chat:")
@@ -190,6 +201,8 @@ class RoomHub:
 
     def on_reconnect(self) -> None:
         """Events of other instances may have been lost: every local socket catches up."""
+        for follower in self._followers.values():
+            follower.on_reconnect()
         for member in self.members():
             member.resync()
 

@@ -18,10 +18,11 @@ from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
 from chatbot.chat.protocol import conversation_frame, message_frame, status_frame
 from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, FrameFlusher, SocketShared
-from chatbot.chat.store import MessageStore, Stored
+from chatbot.chat.store import MessageStore, Stored, Write
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView
 from chatbot.metrics import metrics_of
+from chatbot.webhooks.subscriptions import SUBSCRIPTIONS_CHANNEL, Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class ChatService:
             timeout=max(10.0, settings.dependency_timeout_seconds * 2),
         )
         self.hub = RoomHub(app[keys.BROKER])
+        self.webhooks = Subscriptions(engine)
         self.history = ChatHistory(engine)
         self.sockets = SocketShared(
             queue_size=settings.chat.outbound_queue_size,
@@ -58,6 +60,14 @@ class ChatService:
         limits_on = settings.rate_limits.enabled
         self.socket_cap = SocketCap(settings.chat.max_sockets_per_address if limits_on else None)
         self.stopping = False
+
+    async def append(self, write: Write, workspace_id: str) -> Stored:
+        """Store a message, with the webhook events of its workspace in the same transaction."""
+        hooks = write.hooks = await self.webhooks.hooks(workspace_id)
+        stored = await self.store.append(write)
+        if hooks is not None:
+            self.webhooks.written()
+        return stored
 
     def announce(self, stored: Stored, tenant_id: str) -> None:
         """Publish a newly stored message to its conversation and to the tenant's operators.
@@ -98,10 +108,16 @@ class ChatService:
     ) -> tuple[ConversationView | None, bool]:
         """Change the status, then tell the visitor (`status`) and operators (`conversation`)."""
         view, changed = await change_status(
-            self.engine, conversation_id, status, only_from=only_from, hand_off=hand_off
+            self.engine,
+            conversation_id,
+            status,
+            only_from=only_from,
+            hand_off=hand_off,
+            hooks_of=self.webhooks.hooks,
         )
         if view is None or not changed:
             return view, False
+        self.webhooks.written()
         if status != "bot":
             self.bots.cancel(conversation_id)
         event = Event(status_frame(conversation_id, view.status), conversation_id)
@@ -129,6 +145,8 @@ async def open_chat(app: web.Application, stack: AsyncExitStack) -> None:
     chat = ChatService(app)
     await chat.hub.start()
     stack.push_async_callback(chat.hub.close)
+    await chat.hub.follow(SUBSCRIPTIONS_CHANNEL, chat.webhooks)
+    app[keys.WEBHOOKS] = chat.webhooks
     await chat.store.start()
     stack.push_async_callback(chat.store.close)
     stack.push_async_callback(chat.bots.close)
