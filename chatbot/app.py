@@ -25,6 +25,7 @@ from chatbot.openapi.routes import setup_openapi
 from chatbot.pages import setup_templates
 from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
+from chatbot.webhooks.routes import add_webhook_routes
 from chatbot.webhooks.setup import setup_webhooks
 from chatbot.widget.routes import add_widget_routes, setup_static
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     add_knowledge_routes(routes)
     add_conversation_routes(routes)
     add_chat_routes(routes)
+    add_webhook_routes(routes)
     add_widget_routes(routes)
     setup_dashboard(app, routes)
     app.on_shutdown.append(close_chat_sockets)

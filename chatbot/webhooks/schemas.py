@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatbot.openapi.fields import JSON_INTEGER, Rule
+from chatbot.openapi.fields import Rule, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
 from chatbot.webhooks.events import EVENT_TYPES
 
@@ -16,6 +16,7 @@ URL_PATTERN = http_url_pattern(query=True)
 _URL = re.compile(URL_PATTERN)
 MAX_DELIVERIES = 200
 
+DeliveryStatus = Literal["pending", "delivered", "failed"]
 EventType = Literal["conversation.created", "message.created", "conversation.status_changed"]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
@@ -88,7 +89,7 @@ class DeliveryOut(BaseModel):
     webhook_id: str
     event_id: str = Field(description="the webhook-id header, the same on every attempt")
     event_type: str
-    status: Literal["pending", "delivered", "failed"]
+    status: DeliveryStatus
     attempts: int
     last_status_code: int | None
     last_error: str | None
@@ -101,6 +102,11 @@ class DeliveryList(BaseModel):
     items: list[DeliveryOut]
 
 
-class DeliveryQuery(_Body):
-    limit: Annotated[int, Field(ge=1, le=MAX_DELIVERIES), JSON_INTEGER] = 50
-    status: Literal["pending", "delivered", "failed"] | None = None
+class DeliveryQuery(BaseModel):
+    """`?limit=&status=` of a webhook's deliveries."""
+
+    # Unknown parameters are ignored, as on the web: cache busters like `?_=123` must not fail.
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=50, ge=1, le=MAX_DELIVERIES)
+    status: DeliveryStatus | None = omitted()
