@@ -53,6 +53,8 @@ async def server(
             # so generated URLs such as http://[::afd:97d:93:e8bd:85:e] would be valid requests
             # refused; tests/chatbots/test_chatbot_base_url_policy.py covers that rule.
             "CHATBOT_BRAINS__ALLOW_PRIVATE_BASE_URLS": "true",
+            # The same for a webhook's URL (tests/webhooks covers that rule).
+            "CHATBOT_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true",
         },
         cwd=tmp_path,
     )
@@ -71,6 +73,9 @@ class Seed:
     chatbot_id: str
     entry_id: str
     conversation_id: str
+    workspace_id: str
+    webhook_id: str
+    delivery_id: str
 
 
 async def seed(base_url: str, token: str) -> Seed:
@@ -99,7 +104,25 @@ async def seed(base_url: str, token: str) -> Seed:
                 frame = await socket.receive_json(timeout=10)
                 if frame["type"] == "message" and frame["message"]["role"] == "bot":
                     break
-        return Seed(chatbot["id"], entry["id"], welcome["conversation_id"])
+        response = await session.get(base_url + "/auth/me/")
+        workspace_id = (await response.json())["id"]  # an account's own workspace
+        hooks = base_url + f"/api/workspaces/{workspace_id}/webhooks/"
+        response = await session.post(
+            hooks, json={"url": "https://hooks.example.com/chat", "events": ["message.created"]}
+        )
+        webhook = await response.json()
+        assert response.status == 201, webhook
+        response = await session.post(hooks + f"{webhook['id']}/test/")
+        delivery = await response.json()
+        assert response.status == 202, delivery
+        return Seed(
+            chatbot["id"],
+            entry["id"],
+            welcome["conversation_id"],
+            workspace_id,
+            webhook["id"],
+            delivery["id"],
+        )
 
 
 # Every warning schemathesis shows by default but "missing test data" and, with it,
@@ -158,6 +181,23 @@ def schemathesis_config(known: Seed | None) -> str:
         ): {**chatbot, "entry_id": known.entry_id},
         ("GET /api/conversations/{conversation_id}/messages/",): {
             "conversation_id": known.conversation_id
+        },
+        (
+            "POST /api/workspaces/{workspace_id}/webhooks/",
+            "GET /api/workspaces/{workspace_id}/webhooks/",
+        ): {"workspace_id": known.workspace_id},
+        (
+            "GET /api/workspaces/{workspace_id}/webhooks/{webhook_id}/",
+            "PATCH /api/workspaces/{workspace_id}/webhooks/{webhook_id}/",
+            "POST /api/workspaces/{workspace_id}/webhooks/{webhook_id}/test/",
+            "GET /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/",
+        ): {"workspace_id": known.workspace_id, "webhook_id": known.webhook_id},
+        (
+            "POST /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry/",
+        ): {
+            "workspace_id": known.workspace_id,
+            "webhook_id": known.webhook_id,
+            "delivery_id": known.delivery_id,
         },
     }
     seeded = [
