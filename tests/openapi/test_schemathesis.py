@@ -193,7 +193,8 @@ def schemathesis_config(known: Seed | None) -> str:
             "GET /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/",
         ): {"workspace_id": known.workspace_id, "webhook_id": known.webhook_id},
         (
-            "POST /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry/",
+            "POST /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/"
+            "{delivery_id}/retry/",
         ): {
             "workspace_id": known.workspace_id,
             "webhook_id": known.webhook_id,
