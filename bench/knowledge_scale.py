@@ -36,6 +36,7 @@ from chatbot.knowledge.index import KnowledgeIndexes, process_embedder
 from chatbot.knowledge.repository import add_entries, delete_entry, update_entry
 from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import migrate
+from chatbot.workspaces.repository import memberships
 
 REPO = Path(__file__).resolve().parent.parent
 SLUG = "scale-bench"
@@ -111,6 +112,7 @@ async def prepare(database_url: str) -> str:
         user = await insert_user(engine, "bench@example.com", "Bench", "not-a-login")
         chatbot = await create_chatbot(
             engine,
+            workspace_id=(await memberships(engine, user.id))[0].workspace_id,
             owner_id=user.id,
             name="Scale bench",
             slug=SLUG,

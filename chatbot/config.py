@@ -147,6 +147,13 @@ class WebhookSettings(_Section):
         return value
 
 
+class WorkspaceSettings(_Section):
+    """Workspaces: their members and invitations."""
+
+    # How long an invitation link can be accepted; it works once either way.
+    invitation_ttl_hours: float = Field(default=7 * 24, gt=0, le=365 * 24)
+
+
 class Settings(_Section):
     """Everything the server reads from `config.yaml` and `CHATBOT_*` variables."""
 
@@ -178,6 +185,7 @@ class Settings(_Section):
     chat: ChatSettings = ChatSettings()
     brains: BrainSettings = BrainSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    workspaces: WorkspaceSettings = WorkspaceSettings()
 
     @field_validator("event_loop")
     @classmethod

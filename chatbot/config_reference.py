@@ -136,6 +136,8 @@ DESCRIPTIONS: dict[str, str] = {
     "webhooks.disable_after_seconds": "An endpoint whose every attempt has failed for this "
     "long (default 5 days) is disabled; the dashboard says so and can enable it again.",
     "webhooks.max_per_workspace": "Most webhooks one workspace may have.",
+    "workspaces.invitation_ttl_hours": "How long an invitation link to a workspace can be "
+    "accepted (7 days by default); each link works once, for the invited email only.",
 }
 
 HEADER = """# Configuration reference

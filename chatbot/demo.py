@@ -20,6 +20,7 @@ from chatbot.config import Settings
 from chatbot.knowledge.drafts import pair_draft
 from chatbot.knowledge.index import knowledge_changed
 from chatbot.knowledge.repository import add_entries
+from chatbot.workspaces.repository import memberships
 
 log = logging.getLogger("chatbot")
 
@@ -62,9 +63,12 @@ async def ensure_demo(app: web.Application) -> ChatbotRecord:
     if existing is not None:
         return existing
     owner_id = await _demo_owner_id(app)
+    # The demo account's own workspace, made with the account.
+    workspace_id = (await memberships(engine, owner_id))[0].workspace_id
     try:
         chatbot = await create_chatbot(
             engine,
+            workspace_id=workspace_id,
             owner_id=owner_id,
             name=DEMO_CHATBOT_NAME,
             slug=DEMO_SLUG,

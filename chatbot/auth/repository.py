@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot.storage.schema import refresh_tokens, users
 from chatbot.storage.values import as_utc, new_id, utcnow
+from chatbot.workspaces.repository import insert_workspace, own_workspace_name
 
 
 class EmailTaken(Exception):
@@ -81,6 +82,10 @@ async def insert_user(engine: AsyncEngine, email: str, name: str, password_hash:
     try:
         async with engine.begin() as connection:
             await connection.execute(insert(users).values(**values))
+            # Every account starts with its own workspace, so that it works alone at once.
+            await insert_workspace(
+                connection, name=own_workspace_name(name, email), owner_id=record.id, now=now
+            )
     except IntegrityError:
         raise EmailTaken(email) from None
     return record

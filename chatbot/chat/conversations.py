@@ -176,7 +176,7 @@ def _with_last_message(view: ConversationView, message: MessageView) -> Conversa
     return ConversationView(
         id=view.id,
         chatbot_id=view.chatbot_id,
-        owner_id=view.owner_id,
+        workspace_id=view.workspace_id,
         status=view.status,
         last_seq=view.last_seq,
         handed_off=view.handed_off,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -51,14 +52,17 @@ class ChatHistory:
             rows = list(await connection.execute(query))
         return [message_view(row) for row in reversed(rows)]
 
-    async def tenant_messages_since(self, owner_id: str, since: datetime) -> list[MessageView]:
-        """Messages stored since `since` in conversations of the owner's chatbots, oldest first."""
+    async def tenant_messages_since(
+        self, workspace_ids: Collection[str], since: datetime
+    ) -> list[MessageView]:
+        """Messages stored since `since` in conversations of these workspaces' chatbots, oldest
+        first."""
         query = (
             select(messages)
             .join(conversations, conversations.c.id == messages.c.conversation_id)
             .join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
             .where(
-                chatbots.c.owner_id == owner_id,
+                chatbots.c.workspace_id.in_(list(workspace_ids)),
                 conversations.c.last_message_at >= since,
                 messages.c.created_at >= since,
             )

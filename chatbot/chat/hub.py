@@ -2,7 +2,7 @@
 
 Publishing delivers to the local sockets at once, in order, each event encoded once. With a
 Redis broker the event also goes to the other instances: events are gathered per tenant (the
-chatbot owner) and published together, one Redis message per tenant per turn, by one publisher
+chatbot's workspace) and published together, one Redis message per tenant per turn, by one publisher
 task; an instance subscribes to a tenant's channel only while a local socket needs it. A message
 event carries its conversation and seq so that each socket delivers messages in order and once.
 Every instance also listens on the sessions channel, where a password change ends the account's
@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntFlag
@@ -72,6 +72,8 @@ class Member(Protocol):
 class Operator(Member, Protocol):
     """An operator's socket: it also ends with its account's session."""
 
+    user_id: str
+
     def end_session(self, epoch: int) -> None:
         """The account's sessions older than `epoch` have ended (its password changed)."""
 
@@ -110,6 +112,7 @@ class RoomHub:
         self._tag = os.urandom(_TAG_BYTES)
         self._conversations: dict[str, set[Member]] = {}
         self._operators: dict[str, set[Operator]] = {}
+        self._accounts: dict[str, set[Operator]] = {}  # operator sockets by their user
         self._tenant_members: dict[str, int] = {}
         self._outbox: dict[str, list[bytes]] = {}
         self._pending = 0
@@ -159,6 +162,23 @@ class RoomHub:
     def operators(self, tenant_id: str, member: Operator) -> AbstractAsyncContextManager[None]:
         """Membership of a tenant's operators' room, left however the block ends."""
         return self._membership(self._operators, tenant_id, tenant_id, member)
+
+    @asynccontextmanager
+    async def operator(self, member: Operator, tenant_ids: Iterable[str]) -> AsyncIterator[None]:
+        """An operator socket in the rooms of its workspaces and among its account's sockets,
+        left however the block ends."""
+        self._accounts.setdefault(member.user_id, set()).add(member)
+        try:
+            async with AsyncExitStack() as stack:
+                for tenant_id in tenant_ids:
+                    await stack.enter_async_context(self.operators(tenant_id, member))
+                yield
+        finally:
+            _discard(self._accounts, member.user_id, member)
+
+    def operator_sockets(self, user_id: str) -> tuple[Operator, ...]:
+        """The account's local operator sockets."""
+        return tuple(self._accounts.get(user_id, ()))
 
     @asynccontextmanager
     async def _membership(
@@ -224,8 +244,7 @@ class RoomHub:
         if ended is None:
             return
         user_id, epoch = ended
-        # An operator's room is keyed by their own account: its members are their sockets.
-        for member in tuple(self._operators.get(user_id, ())):
+        for member in self.operator_sockets(user_id):
             member.end_session(epoch)
 
     async def _hold(self, tenant_id: str) -> None:

@@ -41,12 +41,15 @@ from chatbot.chat.session import Handler, SocketSession, upgrade_slot
 from chatbot.chat.socket_kinds import SESSION_ENDED, OperatorSocket
 from chatbot.chat.sockets import CLOSE_NOT_AUTHENTICATED
 from chatbot.chat.store import ConversationGone, Write
-from chatbot.conversations.repository import owned_conversation
-from chatbot.errors import ApiError, Forbidden
+from chatbot.conversations.repository import conversation_by_id
+from chatbot.errors import ApiError, Forbidden, NotFound
 from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of
 from chatbot.ratelimit.policies import limited
+from chatbot.workspaces.policy import authorize
+from chatbot.workspaces.principal import Principal, memberships_of
+from chatbot.workspaces.roles import Action
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,16 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
         if authenticated is None:
             return ws
         user, claims = authenticated
-        socket = OperatorSocket(request, ws, chat.sockets, tenant_id=user.id, epoch=claims.epoch)
+        principal = Principal.member(user.id)
+        workspace_ids = tuple(m.workspace_id for m in await memberships_of(app, principal))
+        socket = OperatorSocket(
+            request,
+            ws,
+            chat.sockets,
+            user_id=user.id,
+            workspace_ids=workspace_ids,
+            epoch=claims.epoch,
+        )
         session = OperatorSession(chat, user, socket, request_id_of(request))
         # The socket lives as long as its token: closed with 4001 when it expires.
         expiry = asyncio.get_running_loop().call_later(
@@ -83,7 +95,7 @@ async def operator_socket(request: web.Request) -> web.StreamResponse:
             TOKEN_EXPIRED,
         )
         try:
-            async with chat.hub.operators(user.id, socket):
+            async with chat.hub.operator(socket, workspace_ids):
                 # A password change between the token check and joining was not heard.
                 state = await session_state(app, user.id)
                 if state is None or state.epoch > claims.epoch:
@@ -139,9 +151,9 @@ async def _refuse(ws: web.WebSocketResponse, reason: str) -> None:
 
 
 class OperatorSession(SocketSession):
-    """One operator socket: every conversation of the operator's own chatbots."""
+    """One operator socket: every conversation of the chatbots of the operator's workspaces."""
 
-    __slots__ = ("_owned", "_typing_at", "tenant_id", "user")
+    __slots__ = ("_owned", "_typing_at", "principal", "user", "workspace_ids")
 
     kind = "operator"
     frames = OPERATOR_FRAMES
@@ -153,32 +165,54 @@ class OperatorSession(SocketSession):
         budget = FrameBudget(settings.operator_frames_per_second, settings.operator_frame_burst)
         super().__init__(chat, socket, budget, request_id)
         self.user = user
-        self.tenant_id = user.id
-        self._owned: dict[str, None] = {}  # conversation ids checked to be the tenant's
+        self.principal = Principal.member(user.id)
+        self.workspace_ids = frozenset(socket.workspace_ids)
+        self._owned: dict[str, str] = {}  # conversation id -> its workspace id
         self._typing_at: dict[str, float] = {}
 
     async def _on_auth(self, frame: Auth) -> None:
         raise FrameError("invalid_message", "this socket is already authenticated")
 
-    async def _require_owned(self, conversation_id: str, client_id: str | None = None) -> None:
-        """Another tenant's conversation reads exactly like one that does not exist."""
-        if conversation_id in self._owned:
-            return
-        view = await owned_conversation(self.chat.engine, conversation_id, self.tenant_id)
-        if view is None:
-            raise FrameError(
-                "not_found",
-                f"no conversation with id {conversation_id!r}",
-                conversation_id=conversation_id,
-                client_id=client_id,
-            )
-        # A conversation never changes chatbot, nor a chatbot its owner: safe to remember.
-        self._owned[conversation_id] = None
+    async def _workspace_of(self, conversation_id: str) -> str | None:
+        """The conversation's workspace, when it is one of this socket's; else None."""
+        workspace_id = self._owned.get(conversation_id)
+        if workspace_id is not None:
+            return workspace_id
+        async with self.chat.engine.connect() as connection:
+            view = await conversation_by_id(connection, conversation_id)
+        if view is None or view.workspace_id not in self.workspace_ids:
+            return None
+        # A conversation never changes chatbot, nor a chatbot its workspace: safe to remember.
+        self._owned[conversation_id] = view.workspace_id
         if len(self._owned) > _OWNED_CACHE_SIZE:
             del self._owned[next(iter(self._owned))]
+        return view.workspace_id
+
+    async def _require_owned(self, conversation_id: str, client_id: str | None = None) -> str:
+        """The conversation's workspace, when the operator may work it now (checked on every
+        frame, so that a removal or a role change holds at once). Another workspace's
+        conversation reads exactly like one that does not exist."""
+        missing = FrameError(
+            "not_found",
+            f"no conversation with id {conversation_id!r}",
+            conversation_id=conversation_id,
+            client_id=client_id,
+        )
+        workspace_id = await self._workspace_of(conversation_id)
+        if workspace_id is None:
+            raise missing
+        try:
+            await authorize(self.chat.app, self.principal, workspace_id, Action.OPERATE)
+        except NotFound:
+            raise missing from None
+        except Forbidden as refused:
+            raise FrameError(
+                "forbidden", refused.message, conversation_id=conversation_id, client_id=client_id
+            ) from None
+        return workspace_id
 
     async def _on_message(self, frame: OperatorMessage) -> None:
-        await self._require_owned(frame.conversation_id, frame.client_id)
+        workspace_id = await self._require_owned(frame.conversation_id, frame.client_id)
         metrics_of(self.chat.app).messages_in_total.inc()
         write = Write(
             frame.conversation_id, "operator", frame.text.strip(), frame.client_id, self.user.id
@@ -196,7 +230,7 @@ class OperatorSession(SocketSession):
         if not stored.created:
             self.socket.send(message_frame(stored.message.as_json()))
             return
-        self.chat.announce(stored, self.tenant_id)
+        self.chat.announce(stored, workspace_id)
 
     async def _on_takeover(self, frame: Takeover) -> None:
         await self._set_status(frame.conversation_id, "human", hand_off=True)
@@ -223,7 +257,7 @@ class OperatorSession(SocketSession):
 
     async def _on_typing(self, frame: OperatorTyping) -> None:
         conversation_id = frame.conversation_id
-        await self._require_owned(conversation_id)
+        workspace_id = await self._require_owned(conversation_id)
         now = time.monotonic()
         if now - self._typing_at.get(conversation_id, 0.0) < TYPING_INTERVAL_SECONDS:
             return
@@ -231,7 +265,7 @@ class OperatorSession(SocketSession):
         if len(self._typing_at) > _OWNED_CACHE_SIZE:
             del self._typing_at[next(iter(self._typing_at))]
         event = Event(typing_frame("operator", conversation_id), conversation_id)
-        self.chat.hub.publish(event, self.tenant_id, Audience.EVERYONE)
+        self.chat.hub.publish(event, workspace_id, Audience.EVERYONE)
 
     async def _on_resume(self, frame: OperatorResume) -> None:
         await self._require_owned(frame.conversation_id)

@@ -81,7 +81,7 @@ class ChatService:
             view = ConversationView(
                 id=conversation_id,
                 chatbot_id=stored.chatbot_id,
-                owner_id=tenant_id,
+                workspace_id=tenant_id,
                 status=stored.status,
                 last_seq=message.seq,
                 handed_off=stored.handed_off,
@@ -96,7 +96,7 @@ class ChatService:
     def publish_conversation(self, view: ConversationView) -> None:
         """Tell the tenant's operators about the conversation's current state."""
         event = Event(conversation_frame(view.as_json()), view.id)
-        self.hub.publish(event, view.owner_id, Audience.OPERATORS)
+        self.hub.publish(event, view.workspace_id, Audience.OPERATORS)
 
     async def set_status(
         self,
@@ -121,7 +121,7 @@ class ChatService:
         if status != "bot":
             self.bots.cancel(conversation_id)
         event = Event(status_frame(conversation_id, view.status), conversation_id)
-        self.hub.publish(event, view.owner_id, Audience.VISITORS)
+        self.hub.publish(event, view.workspace_id, Audience.VISITORS)
         self.publish_conversation(view)
         return view, True
 

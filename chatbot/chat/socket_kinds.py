@@ -69,9 +69,9 @@ class VisitorSocket(ChatSocket):
 
 
 class OperatorSocket(ChatSocket):
-    """An operator's socket: every conversation of the tenant's chatbots."""
+    """An operator's socket: every conversation of the chatbots of the user's workspaces."""
 
-    __slots__ = ("epoch", "tenant_id")
+    __slots__ = ("epoch", "user_id", "workspace_ids")
 
     def __init__(
         self,
@@ -79,11 +79,13 @@ class OperatorSocket(ChatSocket):
         ws: web.WebSocketResponse,
         shared: SocketShared,
         *,
-        tenant_id: str,
+        user_id: str,
+        workspace_ids: tuple[str, ...],
         epoch: int,
     ) -> None:
         super().__init__(request, ws, shared)
-        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.workspace_ids = workspace_ids  # the workspaces whose events it receives
         self.epoch = epoch  # the session epoch of the token that opened it
 
     def end_session(self, epoch: int) -> None:
@@ -94,7 +96,7 @@ class OperatorSocket(ChatSocket):
         # Conversations this socket never heard of during the outage are found by time.
         start = self.since if since is None else max(self.since, since - timedelta(seconds=10))
         try:
-            missed = await self._shared.history.tenant_messages_since(self.tenant_id, start)
+            missed = await self._shared.history.tenant_messages_since(self.workspace_ids, start)
         except Exception as exc:
             log.warning("chat socket: operator resync failed (%s)", exc)
             return

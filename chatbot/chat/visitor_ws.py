@@ -83,7 +83,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         socket = VisitorSocket(request, ws, chat.sockets, unstored=conversation.new)
         session = VisitorSession(chat, chatbot, conversation.id, socket, request_id_of(request))
         socket.hold()  # the welcome is the first frame, whatever the room delivers meanwhile
-        async with chat.hub.conversation(chatbot.owner_id, conversation.id, socket):
+        async with chat.hub.conversation(chatbot.workspace_id, conversation.id, socket):
             try:
                 await _welcome(chat, chatbot, opened, socket)
             finally:
@@ -168,7 +168,7 @@ class VisitorSession(SocketSession):
         budget = FrameBudget(settings.visitor_frames_per_second, settings.visitor_frame_burst)
         super().__init__(chat, socket, budget, request_id)
         self.chatbot_id = chatbot.id
-        self.tenant_id = chatbot.owner_id
+        self.tenant_id = chatbot.workspace_id
         self.conversation_id = conversation_id
         self._typing_at = 0.0
 

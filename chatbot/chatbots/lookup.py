@@ -33,6 +33,7 @@ def _id_key(chatbot_id: str) -> str:
 def _encode(record: ChatbotRecord) -> bytes:
     data: dict[str, Any] = {
         "id": record.id,
+        "workspace_id": record.workspace_id,
         "owner_id": record.owner_id,
         "slug": record.slug,
         "name": record.name,
@@ -52,6 +53,7 @@ def _decode(raw: bytes) -> ChatbotRecord | None:
     data = json.loads(raw)
     return ChatbotRecord(
         id=data["id"],
+        workspace_id=data["workspace_id"],
         owner_id=data["owner_id"],
         slug=data["slug"],
         name=data["name"],
@@ -80,14 +82,14 @@ async def _cached(
 
 
 async def chatbot_by_slug(app: web.Application, slug: str) -> ChatbotRecord | None:
-    """The chatbot with this slug (any owner), or None; cached."""
+    """The chatbot with this slug (any workspace), or None; cached."""
     if slug_problem(slug) is not None:
         return None
     return await _cached(app, _slug_key(slug), slug=slug)
 
 
 async def chatbot_by_id(app: web.Application, chatbot_id: str) -> ChatbotRecord | None:
-    """The chatbot with this id (any owner), or None; cached."""
+    """The chatbot with this id (any workspace), or None; cached."""
     if not chatbot_id or len(chatbot_id) > 36:
         return None
     return await _cached(app, _id_key(chatbot_id), chatbot_id=chatbot_id)

@@ -1,8 +1,8 @@
-"""Chatbot rows: create, read, update and delete, always scoped to their owner."""
+"""Chatbot rows: create, read, update and delete; callers check the workspace policy first."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,8 @@ class ChatbotRecord:
     """A chatbot as the server uses it; `brain` is the full config, secrets included."""
 
     id: str
-    owner_id: str
+    workspace_id: str
+    owner_id: str  # who created it
     slug: str
     name: str
     greeting: str
@@ -45,6 +46,7 @@ class ChatbotRecord:
 def _record(row: Row[Any]) -> ChatbotRecord:
     return ChatbotRecord(
         id=row.id,
+        workspace_id=row.workspace_id,
         owner_id=row.owner_id,
         slug=row.slug,
         name=row.name,
@@ -74,6 +76,7 @@ async def _free_slug(connection: AsyncConnection, base: str) -> str:
 async def create_chatbot(
     engine: AsyncEngine,
     *,
+    workspace_id: str,
     owner_id: str,
     name: str,
     slug: str | None,
@@ -86,6 +89,7 @@ async def create_chatbot(
     now = utcnow()
     values = {
         "id": new_id(),
+        "workspace_id": workspace_id,
         "owner_id": owner_id,
         "name": name,
         "greeting": greeting,
@@ -120,34 +124,23 @@ async def create_chatbot(
     raise SlugTaken(base)
 
 
-async def list_chatbots(engine: AsyncEngine, owner_id: str) -> list[ChatbotRecord]:
-    """The owner's chatbots, oldest first."""
+async def list_chatbots(engine: AsyncEngine, workspace_ids: Collection[str]) -> list[ChatbotRecord]:
+    """The chatbots of these workspaces, oldest first."""
+    if not workspace_ids:
+        return []
     async with engine.connect() as connection:
         rows = await connection.execute(
             select(chatbots)
-            .where(chatbots.c.owner_id == owner_id)
+            .where(chatbots.c.workspace_id.in_(list(workspace_ids)))
             .order_by(chatbots.c.created_at, chatbots.c.id)
         )
         return [_record(row) for row in rows]
 
 
-async def owned_chatbot(
-    engine: AsyncEngine, chatbot_id: str, owner_id: str
-) -> ChatbotRecord | None:
-    """The chatbot when it exists and belongs to `owner_id`; None otherwise (the same 404)."""
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(chatbots).where(chatbots.c.id == chatbot_id, chatbots.c.owner_id == owner_id)
-            )
-        ).first()
-    return None if row is None else _record(row)
-
-
 async def load_chatbot(
     engine: AsyncEngine, *, chatbot_id: str | None = None, slug: str | None = None
 ) -> ChatbotRecord | None:
-    """A chatbot by id or by slug, whoever owns it (for the server's own lookups)."""
+    """A chatbot by id or by slug, in whichever workspace (callers check the policy)."""
     condition = chatbots.c.id == chatbot_id if chatbot_id is not None else chatbots.c.slug == slug
     async with engine.connect() as connection:
         row = (await connection.execute(select(chatbots).where(condition))).first()
@@ -155,10 +148,10 @@ async def load_chatbot(
 
 
 async def update_chatbot(
-    engine: AsyncEngine, chatbot_id: str, owner_id: str, changes: Mapping[str, Any]
+    engine: AsyncEngine, chatbot_id: str, changes: Mapping[str, Any]
 ) -> tuple[ChatbotRecord, ChatbotRecord] | None:
-    """Apply `changes`; returns (before, after), or None when not found for this owner."""
-    owned = (chatbots.c.id == chatbot_id, chatbots.c.owner_id == owner_id)
+    """Apply `changes`; returns (before, after), or None when it no longer exists."""
+    owned = (chatbots.c.id == chatbot_id,)
     try:
         async with engine.begin() as connection:
             row = (await connection.execute(select(chatbots).where(*owned))).first()
@@ -176,11 +169,9 @@ async def update_chatbot(
     return before, _record(after)
 
 
-async def delete_chatbot(
-    engine: AsyncEngine, chatbot_id: str, owner_id: str
-) -> ChatbotRecord | None:
+async def delete_chatbot(engine: AsyncEngine, chatbot_id: str) -> ChatbotRecord | None:
     """Delete the chatbot with its knowledge and conversations; returns what was deleted."""
-    owned = (chatbots.c.id == chatbot_id, chatbots.c.owner_id == owner_id)
+    owned = (chatbots.c.id == chatbot_id,)
     async with engine.begin() as connection:
         row = (await connection.execute(select(chatbots).where(*owned))).first()
         if row is None:

@@ -1,4 +1,4 @@
-"""`/api/chatbots/`: create, list, read, update and delete the user's chatbots."""
+"""`/api/chatbots/`: create, list, read, update and delete the chatbots of your workspaces."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from chatbot import keys
-from chatbot.auth.context import current_user
 from chatbot.brains.schemas import (
     BrainConfig,
     keep_api_key,
@@ -26,6 +25,7 @@ from chatbot.chatbots.schemas import (
     DEFAULT_GREETING,
     ChatbotCreate,
     ChatbotList,
+    ChatbotListQuery,
     ChatbotOut,
     ChatbotUpdate,
     Theme,
@@ -33,9 +33,11 @@ from chatbot.chatbots.schemas import (
 from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
-from chatbot.http.validation import read_json
+from chatbot.http.validation import read_json, read_query
 from chatbot.knowledge.index import knowledge_removed
 from chatbot.storage.values import iso
+from chatbot.workspaces.policy import acting_user, default_workspace, require, workspaces_of
+from chatbot.workspaces.roles import Action
 
 TAG = "chatbots"
 
@@ -62,6 +64,7 @@ def _theme(stored: Mapping[str, Any]) -> Theme:
 def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
     return ChatbotOut(
         id=record.id,
+        workspace_id=record.workspace_id,
         slug=record.slug,
         name=record.name,
         greeting=record.greeting,
@@ -75,13 +78,18 @@ def chatbot_out(record: ChatbotRecord, base_url: str) -> ChatbotOut:
     )
 
 
-async def owned_or_404(request: web.Request, chatbot_id: str) -> ChatbotRecord:
-    """The user's chatbot; another user's answers exactly like a missing one."""
-    record = await repo.owned_chatbot(
-        request.app[keys.ENGINE], chatbot_id, current_user(request).id
-    )
+def _chatbot_not_found(chatbot_id: str) -> NotFound:
+    return NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+
+
+async def chatbot_for(request: web.Request, chatbot_id: str, action: Action) -> ChatbotRecord:
+    """The chatbot, when the caller may do `action` in its workspace: 404 for non-members,
+    exactly like a missing chatbot, 403 for a role that does not permit it."""
+    missing = _chatbot_not_found(chatbot_id)
+    record = await repo.load_chatbot(request.app[keys.ENGINE], chatbot_id=chatbot_id)
     if record is None:
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+        raise missing
+    await require(request, record.workspace_id, action, missing=missing)
     return record
 
 
@@ -94,12 +102,18 @@ def _slug_taken(slug: str) -> Conflict:
 
 async def create_chatbot(request: web.Request) -> web.Response:
     body = await read_json(request, ChatbotCreate, strict=True)
+    if body.workspace_id is None:
+        workspace_id = await default_workspace(request)
+    else:
+        workspace_id = body.workspace_id
+        await require(request, workspace_id, Action.MANAGE)
     await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
-    user = current_user(request)
+    creator = await acting_user(request, workspace_id)
     try:
         record = await repo.create_chatbot(
             request.app[keys.ENGINE],
-            owner_id=user.id,
+            workspace_id=workspace_id,
+            owner_id=creator,
             name=body.name,
             slug=body.slug,
             greeting=DEFAULT_GREETING if body.greeting is None else body.greeting,
@@ -115,13 +129,19 @@ async def create_chatbot(request: web.Request) -> web.Response:
 
 
 async def list_chatbots(request: web.Request) -> web.Response:
-    records = await repo.list_chatbots(request.app[keys.ENGINE], current_user(request).id)
+    query = read_query(request.query, ChatbotListQuery)
+    if query.workspace_id is not None:
+        await require(request, query.workspace_id, Action.READ)
+        workspace_ids = [query.workspace_id]
+    else:
+        workspace_ids = [found.workspace_id for found in await workspaces_of(request)]
+    records = await repo.list_chatbots(request.app[keys.ENGINE], workspace_ids)
     base_url = public_base_url(request)
     return json_response(ChatbotList(items=[chatbot_out(r, base_url) for r in records]))
 
 
 async def get_chatbot(request: web.Request) -> web.Response:
-    record = await owned_or_404(request, request.match_info["chatbot_id"])
+    record = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
     return json_response(chatbot_out(record, public_base_url(request)))
 
 
@@ -150,20 +170,18 @@ def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
 
 async def update_chatbot(request: web.Request) -> web.Response:
     chatbot_id = request.match_info["chatbot_id"]
+    current = await chatbot_for(request, chatbot_id, Action.MANAGE)
     body = await read_json(request, ChatbotUpdate, strict=True)
-    current = await owned_or_404(request, chatbot_id)
     await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
     changes = _changes(body, current)
     if not changes:
         return json_response(chatbot_out(current, public_base_url(request)))
     try:
-        result = await repo.update_chatbot(
-            request.app[keys.ENGINE], chatbot_id, current_user(request).id, changes
-        )
+        result = await repo.update_chatbot(request.app[keys.ENGINE], chatbot_id, changes)
     except SlugTaken as exc:
         raise _slug_taken(exc.slug) from None
     if result is None:  # deleted meanwhile
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+        raise _chatbot_not_found(chatbot_id)
     before, after = result
     await forget_chatbot(request.app, before, after)
     return json_response(chatbot_out(after, public_base_url(request)))
@@ -171,11 +189,10 @@ async def update_chatbot(request: web.Request) -> web.Response:
 
 async def delete_chatbot(request: web.Request) -> web.Response:
     chatbot_id = request.match_info["chatbot_id"]
-    deleted = await repo.delete_chatbot(
-        request.app[keys.ENGINE], chatbot_id, current_user(request).id
-    )
-    if deleted is None:
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+    await chatbot_for(request, chatbot_id, Action.MANAGE)
+    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], chatbot_id)
+    if deleted is None:  # deleted meanwhile
+        raise _chatbot_not_found(chatbot_id)
     await forget_chatbot(request.app, deleted)
     await knowledge_removed(request.app, deleted.id)
     return no_content()
@@ -191,7 +208,7 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         body=ChatbotCreate,
         response=ChatbotOut,
         status=201,
-        errors=(400, 401, 409, 413, 422),
+        errors=(400, 401, 403, 404, 409, 413, 422),
         summary="Create a chatbot",
         tag=TAG,
     )
@@ -199,9 +216,10 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         "GET",
         "/api/chatbots/",
         list_chatbots,
+        query=ChatbotListQuery,
         response=ChatbotList,
-        errors=(401,),
-        summary="List your chatbots",
+        errors=(401, 404, 422),
+        summary="List the chatbots of your workspaces",
         tag=TAG,
     )
     routes.add(
@@ -219,7 +237,7 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         update_chatbot,
         body=ChatbotUpdate,
         response=ChatbotOut,
-        errors=(400, 401, 404, 409, 413, 422),
+        errors=(400, 401, 403, 404, 409, 413, 422),
         summary="Change some fields of a chatbot",
         tag=TAG,
     )
@@ -228,7 +246,7 @@ def add_chatbot_routes(routes: RouteTable) -> None:
         item,
         delete_chatbot,
         status=204,
-        errors=(401, 404),
+        errors=(401, 403, 404),
         summary="Delete a chatbot with its knowledge and conversations",
         tag=TAG,
     )

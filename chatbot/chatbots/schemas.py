@@ -17,6 +17,7 @@ from chatbot.chatbots.origins import (
 from chatbot.chatbots.slugs import SLUG_SCHEMA, checked_slug
 from chatbot.openapi.fields import NOT_NULL, Rule, Text, omitted
 from chatbot.openapi.url_patterns import http_url_pattern
+from chatbot.workspaces.schemas import WorkspaceId
 
 DEFAULT_GREETING = "Hi! How can I help you today?"
 MAX_GREETING_LENGTH = 2000
@@ -123,6 +124,10 @@ class ChatbotCreate(_Body):
     )
     brain: BrainConfig | None = Field(default=None, description='default {"type": "knowledge"}')
     theme: Theme | None = None
+    workspace_id: WorkspaceId | None = Field(
+        default=None,
+        description="a workspace where you are owner or admin; default: your own workspace",
+    )
 
 
 class ChatbotUpdate(_Body):
@@ -142,6 +147,7 @@ class ChatbotOut(BaseModel):
     """A chatbot as the API shows it: the brain without its provider key (`api_key_set`)."""
 
     id: str
+    workspace_id: str
     slug: str
     name: str
     greeting: str
@@ -156,3 +162,12 @@ class ChatbotOut(BaseModel):
 
 class ChatbotList(BaseModel):
     items: list[ChatbotOut]
+
+
+class ChatbotListQuery(BaseModel):
+    """`?workspace_id=` of the chatbots list."""
+
+    # Unknown parameters are ignored, as on the web: cache busters like `?_=123` must not fail.
+    model_config = ConfigDict(extra="ignore")
+
+    workspace_id: WorkspaceId | None = omitted("only this workspace's chatbots")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatbot.conversations.message import MessageView
 from chatbot.storage.schema import chatbots, conversations, messages
@@ -16,11 +16,11 @@ from chatbot.storage.values import as_utc, iso
 
 @dataclass(frozen=True, slots=True)
 class ConversationView:
-    """A conversation with its chatbot's owner and, for the inbox, its latest message."""
+    """A conversation with its chatbot's workspace and, for the inbox, its latest message."""
 
     id: str
     chatbot_id: str
-    owner_id: str
+    workspace_id: str
     status: str
     last_seq: int
     handed_off: bool
@@ -33,6 +33,7 @@ class ConversationView:
         return {
             "id": self.id,
             "chatbot_id": self.chatbot_id,
+            "workspace_id": self.workspace_id,
             "status": self.status,
             "started_at": iso(self.started_at),
             "last_message_at": iso(self.last_message_at),
@@ -58,7 +59,7 @@ def message_view(row: Row[Any]) -> MessageView:
 _CONVERSATION_COLUMNS = (
     conversations.c.id,
     conversations.c.chatbot_id,
-    chatbots.c.owner_id,
+    chatbots.c.workspace_id,
     conversations.c.status,
     conversations.c.last_seq,
     conversations.c.handed_off,
@@ -71,7 +72,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
     return ConversationView(
         id=row.id,
         chatbot_id=row.chatbot_id,
-        owner_id=row.owner_id,
+        workspace_id=row.workspace_id,
         status=row.status,
         last_seq=row.last_seq,
         handed_off=bool(row.handed_off),
@@ -84,7 +85,7 @@ def _conversation_view(row: Any, last_message: MessageView | None = None) -> Con
 async def conversation_by_id(
     connection: AsyncConnection, conversation_id: str
 ) -> ConversationView | None:
-    """One conversation with its chatbot's owner (for ownership checks), or None."""
+    """One conversation with its chatbot's workspace (for the policy's checks), or None."""
     row = (
         await connection.execute(
             select(*_CONVERSATION_COLUMNS)
@@ -155,12 +156,3 @@ async def inbox(
             )
         views.append(_conversation_view(row, last_message))
     return views
-
-
-async def owned_conversation(
-    engine: AsyncEngine, conversation_id: str, owner_id: str
-) -> ConversationView | None:
-    """The conversation when its chatbot belongs to `owner_id`; None otherwise (the same 404)."""
-    async with engine.connect() as connection:
-        view = await conversation_by_id(connection, conversation_id)
-    return view if view is not None and view.owner_id == owner_id else None

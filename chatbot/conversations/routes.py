@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.auth.context import current_user
-from chatbot.chatbots.routes import owned_or_404
+from chatbot.chatbots.routes import chatbot_for
 from chatbot.conversations import repository as repo
 from chatbot.conversations.schemas import (
     ConversationList,
@@ -18,13 +17,15 @@ from chatbot.errors import NotFound
 from chatbot.http.responses import json_response
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_query
+from chatbot.workspaces.policy import require
+from chatbot.workspaces.roles import Action
 
 TAG = "conversations"
 
 
 async def list_conversations(request: web.Request) -> web.Response:
     query = read_query(request.query, InboxQuery)
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
     async with request.app[keys.ENGINE].connect() as connection:
         views = await repo.inbox(
             connection, chatbot.id, limit=query.limit, before=query.before, status=query.status
@@ -36,11 +37,14 @@ async def list_messages(request: web.Request) -> web.Response:
     query = read_query(request.query, MessagesQuery)
     conversation_id = request.match_info["conversation_id"]
     engine = request.app[keys.ENGINE]
-    conversation = await repo.owned_conversation(engine, conversation_id, current_user(request).id)
+    missing = NotFound(
+        f"no conversation with id {conversation_id!r}", code="conversation_not_found"
+    )
+    async with engine.connect() as connection:
+        conversation = await repo.conversation_by_id(connection, conversation_id)
     if conversation is None:
-        raise NotFound(
-            f"no conversation with id {conversation_id!r}", code="conversation_not_found"
-        )
+        raise missing
+    await require(request, conversation.workspace_id, Action.READ, missing=missing)
     async with engine.connect() as connection:
         views = await repo.messages_after(
             connection, conversation_id, query.after, limit=query.limit + 1

@@ -49,6 +49,7 @@ class MessageOut(BaseModel):
 class ConversationOut(BaseModel):
     id: str
     chatbot_id: str
+    workspace_id: str
     status: Status
     started_at: str
     last_message_at: str | None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -93,8 +94,8 @@ def _as_datetime(value: Any) -> datetime:
     return as_utc(datetime.fromisoformat(str(value)))
 
 
-def _owned(owner_id: str, chatbot_id: str | None) -> list[Any]:
-    conditions = [chatbots.c.owner_id == owner_id]
+def _owned(workspace_ids: Collection[str], chatbot_id: str | None) -> list[Any]:
+    conditions: list[Any] = [chatbots.c.workspace_id.in_(list(workspace_ids))]
     if chatbot_id is not None:
         conditions.append(chatbots.c.id == chatbot_id)
     return conditions
@@ -170,11 +171,14 @@ async def _answer_times(
 
 
 async def analytics(
-    engine: AsyncEngine, owner_id: str, date_range: DateRange, chatbot_id: str | None = None
+    engine: AsyncEngine,
+    workspace_ids: Collection[str],
+    date_range: DateRange,
+    chatbot_id: str | None = None,
 ) -> Analytics:
-    """The owner's analytics for the range (one chatbot's when `chatbot_id` is given)."""
+    """The workspaces' analytics for the range (one chatbot's when `chatbot_id` is given)."""
     result = Analytics(range=date_range)
-    conditions = _owned(owner_id, chatbot_id)
+    conditions = _owned(workspace_ids, chatbot_id)
     dialect = engine.dialect.name
     async with engine.connect() as connection:
         await _conversations(connection, result, conditions, dialect)

@@ -11,8 +11,10 @@ from chatbot import keys
 from chatbot.chatbots import repository as chatbots_repo
 from chatbot.dashboard.analytics import DateRange, analytics
 from chatbot.dashboard.charts import Series, duration, stacked_bars
-from chatbot.dashboard.pages import current_operator, page, render
+from chatbot.dashboard.pages import page, render
 from chatbot.storage.values import utcnow
+from chatbot.workspaces.policy import workspace_ids_for
+from chatbot.workspaces.roles import Action
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -48,15 +50,15 @@ def date_range(query: Any, today: date) -> tuple[DateRange, str]:
 
 @page()
 async def analytics_page(request: web.Request) -> web.StreamResponse:
-    owner_id = current_operator(request).id
+    workspace_ids = await workspace_ids_for(request, Action.READ)
     engine = request.app[keys.ENGINE]
     selected, problem = date_range(request.query, utcnow().date())
-    chatbots = await chatbots_repo.list_chatbots(engine, owner_id)
+    chatbots = await chatbots_repo.list_chatbots(engine, workspace_ids)
     chatbot_id = request.query.get("chatbot") or None
     if chatbot_id is not None and chatbot_id not in {chatbot.id for chatbot in chatbots}:
         problem = f"{problem} That chatbot is not yours: showing all of them.".strip()
         chatbot_id = None
-    data = await analytics(engine, owner_id, selected, chatbot_id)
+    data = await analytics(engine, workspace_ids, selected, chatbot_id)
     days = selected.days
     handed = data.handed_off
     bot_only = {day: total - handed.get(day, 0) for day, total in data.conversations.items()}

@@ -24,19 +24,24 @@ from chatbot.dashboard.pages import (
     page,
     redirect,
     render,
+    require_page,
 )
 from chatbot.dashboard.session import SESSION, flash
 from chatbot.knowledge.index import knowledge_removed
+from chatbot.workspaces.policy import default_workspace, workspace_ids_for
+from chatbot.workspaces.roles import Action
 
 
-async def owned_chatbot(request: web.Request, chatbot_id: str | None = None) -> ChatbotRecord:
-    """The user's chatbot named in the path; another user's is 404, as a missing one."""
+async def owned_chatbot(
+    request: web.Request, action: Action = Action.READ, chatbot_id: str | None = None
+) -> ChatbotRecord:
+    """The chatbot named in the path, when the user may do `action` in its workspace; one of
+    another workspace is 404, as a missing one."""
     chatbot_id = chatbot_id or request.match_info["chatbot_id"]
-    record = await repo.owned_chatbot(
-        request.app[keys.ENGINE], chatbot_id, current_operator(request).id
-    )
+    record = await repo.load_chatbot(request.app[keys.ENGINE], chatbot_id=chatbot_id)
     if record is None:
         raise not_found("chatbot")
+    await require_page(request, record.workspace_id, action, "chatbot")
     return record
 
 
@@ -73,7 +78,8 @@ def _form_page(
 
 @page()
 async def chatbot_list(request: web.Request) -> web.StreamResponse:
-    records = await repo.list_chatbots(request.app[keys.ENGINE], current_operator(request).id)
+    workspace_ids = await workspace_ids_for(request, Action.READ)
+    records = await repo.list_chatbots(request.app[keys.ENGINE], workspace_ids)
     return render(request, "chatbots.html", {"chatbots": records})
 
 
@@ -88,8 +94,10 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
     try:
         body = forms.creation(values)
         await _check_base_url(request, body.brain)
+        workspace_id = await default_workspace(request)
         record = await repo.create_chatbot(
             request.app[keys.ENGINE],
+            workspace_id=workspace_id,
             owner_id=current_operator(request).id,
             name=body.name,
             slug=body.slug,
@@ -116,15 +124,13 @@ async def chatbot_edit(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def chatbot_update(request: web.Request) -> web.StreamResponse:
-    current = await owned_chatbot(request)
+    current = await owned_chatbot(request, Action.MANAGE)
     values = forms.posted_values(form_of(request))
     try:
         clear_key = field(request, "clear_api_key") == "1"
         changes = forms.changes(values, current, clear_api_key=clear_key)
         await _check_base_url(request, parse_brain_config(changes["brain"]))
-        result = await repo.update_chatbot(
-            request.app[keys.ENGINE], current.id, current.owner_id, changes
-        )
+        result = await repo.update_chatbot(request.app[keys.ENGINE], current.id, changes)
     except SlugTaken as exc:
         return _form_page(request, values, current, errors=_slug_taken(exc.slug).errors, status=409)
     except FormErrors as exc:
@@ -139,13 +145,14 @@ async def chatbot_update(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def chatbot_delete_confirm(request: web.Request) -> web.StreamResponse:
-    return render(request, "chatbot_delete.html", {"chatbot": await owned_chatbot(request)})
+    record = await owned_chatbot(request, Action.MANAGE)
+    return render(request, "chatbot_delete.html", {"chatbot": record})
 
 
 @page()
 async def chatbot_delete(request: web.Request) -> web.StreamResponse:
-    record = await owned_chatbot(request)
-    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id, record.owner_id)
+    record = await owned_chatbot(request, Action.MANAGE)
+    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id)
     if deleted is not None:
         await forget_chatbot(request.app, deleted)
         await knowledge_removed(request.app, deleted.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,8 +56,8 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _base_query(owner_id: str) -> Select[Any]:
-    """The owner's conversations with their chatbot's name and their latest message."""
+def _base_query(workspace_ids: Collection[str]) -> Select[Any]:
+    """The workspaces' conversations with their chatbot's name and their latest message."""
     last = messages.alias("last_message")
     return (
         select(
@@ -78,7 +79,7 @@ def _base_query(owner_id: str) -> Select[Any]:
                 last.c.seq == conversations.c.last_seq,
             ),
         )
-        .where(chatbots.c.owner_id == owner_id)
+        .where(chatbots.c.workspace_id.in_(list(workspace_ids)))
     )
 
 
@@ -96,21 +97,21 @@ def _item(row: Any) -> InboxItem:
     )
 
 
-async def owner_inbox(
+async def workspace_inbox(
     engine: AsyncEngine,
-    owner_id: str,
+    workspace_ids: Collection[str],
     *,
     search: str = "",
     status: str | None = None,
     chatbot_id: str | None = None,
     limit: int = INBOX_LIMIT,
 ) -> list[InboxItem]:
-    """The owner's conversations, newest message first; `search` matches any message's text."""
+    """The workspaces' conversations, newest message first; `search` matches any message."""
     visitor_wrote = exists().where(
         messages.c.conversation_id == conversations.c.id, messages.c.role == "visitor"
     )
     # The contract's inbox shows a conversation from its first visitor message on.
-    query = _base_query(owner_id).where(visitor_wrote)
+    query = _base_query(workspace_ids).where(visitor_wrote)
     if search:
         matching = messages.alias("matching")
         query = query.where(
@@ -130,13 +131,13 @@ async def owner_inbox(
         return [_item(row) for row in await connection.execute(query)]
 
 
-async def owner_conversation(
-    engine: AsyncEngine, owner_id: str, conversation_id: str
+async def workspace_conversation(
+    engine: AsyncEngine, workspace_ids: Collection[str], conversation_id: str
 ) -> tuple[InboxItem, list[MessageView], dict[str, Any]] | None:
-    """The owner's conversation, its latest messages and visitor data; None if not theirs."""
+    """The conversation, its latest messages and visitor data; None if not in the workspaces."""
     # Unlike the list, a conversation without a visitor message yet can still be opened.
     query = (
-        _base_query(owner_id)
+        _base_query(workspace_ids)
         .add_columns(conversations.c.visitor_data)
         .where(conversations.c.id == conversation_id)
     )

@@ -12,11 +12,13 @@ from chatbot.chatbots import repository as chatbots_repo
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
     STATUSES,
-    owner_conversation,
-    owner_inbox,
+    workspace_conversation,
+    workspace_inbox,
 )
-from chatbot.dashboard.pages import current_operator, not_found, page, render
+from chatbot.dashboard.pages import not_found, page, render
 from chatbot.http.responses import json_response
+from chatbot.workspaces.policy import workspace_ids_for
+from chatbot.workspaces.roles import Action
 
 STATUS_LABELS = {
     "waiting_for_human": "Waiting for a person",
@@ -59,12 +61,12 @@ class InboxFilter:
 
 
 async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[str, Any]:
-    owner_id = current_operator(request).id
+    workspace_ids = await workspace_ids_for(request, Action.READ)
     engine = request.app[keys.ENGINE]
-    chatbots = await chatbots_repo.list_chatbots(engine, owner_id)
-    items = await owner_inbox(
+    chatbots = await chatbots_repo.list_chatbots(engine, workspace_ids)
+    items = await workspace_inbox(
         engine,
-        owner_id,
+        workspace_ids,
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,
@@ -92,9 +94,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def conversation(request: web.Request) -> web.StreamResponse:
-    owner_id = current_operator(request).id
+    workspace_ids = await workspace_ids_for(request, Action.READ)
     conversation_id = request.match_info["conversation_id"]
-    found = await owner_conversation(request.app[keys.ENGINE], owner_id, conversation_id)
+    found = await workspace_conversation(request.app[keys.ENGINE], workspace_ids, conversation_id)
     if found is None:
         raise not_found("conversation")
     item, history, visitor_data = found
@@ -112,9 +114,9 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 async def inbox_data(request: web.Request) -> web.StreamResponse:
     """The inbox list as JSON: the page reloads it after its socket missed events."""
     selected = InboxFilter.of(request.query)
-    items = await owner_inbox(
+    items = await workspace_inbox(
         request.app[keys.ENGINE],
-        current_operator(request).id,
+        await workspace_ids_for(request, Action.READ),
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,

@@ -30,6 +30,7 @@ from chatbot.knowledge.index import knowledge_changed
 from chatbot.knowledge.parsing import SUPPORTED_FORMATS
 from chatbot.knowledge.schemas import KnowledgeCreate, KnowledgeUpdate
 from chatbot.knowledge.uploads import MAX_FILES, UploadedFile, parse_files
+from chatbot.workspaces.roles import Action
 
 ENTRY_FIELDS = {"qa": ("question", "answer"), "document": ("title", "content")}
 _CHUNK_BYTES = 64 * 1024
@@ -75,7 +76,7 @@ async def knowledge_list(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def knowledge_add(request: web.Request) -> web.StreamResponse:
-    chatbot = await owned_chatbot(request)
+    chatbot = await owned_chatbot(request, Action.MANAGE)
     kind = "document" if field(request, "kind") == "document" else "qa"
     values = {name: field(request, name) for name in ENTRY_FIELDS[kind]}
     try:
@@ -150,7 +151,7 @@ async def _uploaded_files(request: web.Request) -> list[UploadedFile]:
 
 @page(own_body=True)
 async def knowledge_upload(request: web.Request) -> web.StreamResponse:
-    chatbot = await owned_chatbot(request)
+    chatbot = await owned_chatbot(request, Action.MANAGE)
     try:
         drafts = await parse_files(request.app[keys.PARSE_POOL], await _uploaded_files(request))
     except FormErrors as exc:
@@ -188,7 +189,7 @@ def _kind(entry: repo.KnowledgeEntry) -> str:
 
 @page()
 async def entry_update(request: web.Request) -> web.StreamResponse:
-    chatbot = await owned_chatbot(request)
+    chatbot = await owned_chatbot(request, Action.MANAGE)
     entry = await _entry(request, chatbot)
     names = ENTRY_FIELDS[_kind(entry)]
     values = {name: field(request, name) for name in names}
@@ -210,7 +211,7 @@ async def entry_update(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def entry_delete(request: web.Request) -> web.StreamResponse:
-    chatbot = await owned_chatbot(request)
+    chatbot = await owned_chatbot(request, Action.MANAGE)
     entry_id = request.match_info["entry_id"]
     if await repo.delete_entry(request.app[keys.ENGINE], chatbot.id, entry_id):
         await knowledge_changed(request.app, chatbot.id)

@@ -29,9 +29,11 @@ from chatbot.dashboard.session import (
     sessions_of,
     take_flashes,
 )
-from chatbot.errors import ApiError, RateLimited
+from chatbot.errors import ApiError, Forbidden, NotFound, RateLimited
 from chatbot.http.responses import json_response
 from chatbot.http.routing import Handler, public
+from chatbot.workspaces.policy import require
+from chatbot.workspaces.roles import Action, Role
 
 LOGIN_PATH = "/dashboard/login/"
 HOME_PATH = "/dashboard/inbox/"
@@ -58,6 +60,18 @@ class CsrfRefused(PageError):
 def not_found(what: str) -> PageError:
     """404, worded the same for a missing resource and another user's."""
     return PageError(404, f"No such {what}", f"This {what} does not exist, or is not yours.")
+
+
+async def require_page(request: web.Request, workspace_id: str, action: Action, what: str) -> Role:
+    """The workspace policy for a page: 404 worded as for a missing `what`, or 403."""
+    try:
+        return await require(request, workspace_id, action)
+    except NotFound:
+        raise not_found(what) from None
+    except Forbidden as refused:
+        raise PageError(
+            403, "Not allowed", refused.message[0].upper() + refused.message[1:] + "."
+        ) from None
 
 
 def redirect(location: str) -> web.Response:

@@ -7,7 +7,7 @@ from aiohttp import web
 from chatbot import keys
 from chatbot.brains.base import BrainRequest
 from chatbot.brains.knowledge import KnowledgeBrain
-from chatbot.chatbots.routes import owned_or_404
+from chatbot.chatbots.routes import chatbot_for
 from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
@@ -26,6 +26,7 @@ from chatbot.knowledge.schemas import (
 )
 from chatbot.knowledge.uploads import MULTIPART_BODY, parse_files, read_files
 from chatbot.retrieval.index import Match
+from chatbot.workspaces.roles import Action
 
 TAG = "knowledge"
 PROBE_CANDIDATES = 3
@@ -53,7 +54,7 @@ def _entry_not_found(entry_id: str) -> NotFound:
 
 async def create_entry(request: web.Request) -> web.Response:
     body = await read_json(_document_request(request), KnowledgeCreate, strict=True)
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     if body.kind == "qa":
         draft = pair_draft(body.question or "", body.answer or "")
     else:
@@ -64,7 +65,7 @@ async def create_entry(request: web.Request) -> web.Response:
 
 
 async def upload_entries(request: web.Request) -> web.Response:
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     drafts = await parse_files(request.app[keys.PARSE_POOL], await read_files(request))
     entries = await repo.add_entries(request.app[keys.ENGINE], chatbot.id, drafts)
     await knowledge_changed(request.app, chatbot.id)
@@ -72,13 +73,13 @@ async def upload_entries(request: web.Request) -> web.Response:
 
 
 async def list_entries(request: web.Request) -> web.Response:
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
     entries = await repo.list_entries(request.app[keys.ENGINE], chatbot.id)
     return json_response({"items": [entry.as_json() for entry in entries]})
 
 
 async def get_entry(request: web.Request) -> web.Response:
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
     entry_id = request.match_info["entry_id"]
     entry = await repo.get_entry(request.app[keys.ENGINE], chatbot.id, entry_id)
     if entry is None:
@@ -88,7 +89,7 @@ async def get_entry(request: web.Request) -> web.Response:
 
 async def update_entry(request: web.Request) -> web.Response:
     body = await read_json(_document_request(request), KnowledgeUpdate, strict=True)
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     entry_id = request.match_info["entry_id"]
     engine = request.app[keys.ENGINE]
     entry = await repo.get_entry(engine, chatbot.id, entry_id)
@@ -121,7 +122,7 @@ async def update_entry(request: web.Request) -> web.Response:
 
 
 async def delete_entry(request: web.Request) -> web.Response:
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     entry_id = request.match_info["entry_id"]
     if not await repo.delete_entry(request.app[keys.ENGINE], chatbot.id, entry_id):
         raise _entry_not_found(entry_id)
@@ -146,7 +147,7 @@ def _probe_match(match: Match, entries: dict[str, repo.KnowledgeEntry]) -> Probe
 
 async def probe_question(request: web.Request) -> web.Response:
     body = await read_json(request, QuestionProbe, strict=True)
-    chatbot = await owned_or_404(request, request.match_info["chatbot_id"])
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
     app = request.app
     index = await knowledge_index(app, chatbot.id)
     settings = app[keys.SETTINGS].brains
@@ -184,6 +185,7 @@ def add_knowledge_routes(routes: RouteTable) -> None:
     base = "/api/chatbots/{chatbot_id}/knowledge/"
     item = base + ENTRY_ID + "/"
     body_errors = (400, 401, 404, 413, 422)
+    change_errors = (400, 401, 403, 404, 413, 422)
     routes.add(
         "POST",
         base,
@@ -191,7 +193,7 @@ def add_knowledge_routes(routes: RouteTable) -> None:
         body=KnowledgeCreate,
         response=KnowledgeEntryOut,
         status=201,
-        errors=body_errors,
+        errors=change_errors,
         summary="Add a question/answer pair or a document",
         tag=TAG,
     )
@@ -210,7 +212,7 @@ def add_knowledge_routes(routes: RouteTable) -> None:
         upload_entries,
         response=KnowledgeList,
         status=201,
-        errors=body_errors,
+        errors=change_errors,
         summary="Upload text, Markdown, HTML or PDF files (multipart) as documents",
         tag=TAG,
         extra={"openapi": {"requestBody": MULTIPART_BODY}},
@@ -240,7 +242,7 @@ def add_knowledge_routes(routes: RouteTable) -> None:
         update_entry,
         body=KnowledgeUpdate,
         response=KnowledgeEntryOut,
-        errors=(*body_errors, 409),
+        errors=(*change_errors, 409),
         summary="Edit a knowledge entry",
         tag=TAG,
     )
@@ -249,7 +251,7 @@ def add_knowledge_routes(routes: RouteTable) -> None:
         item,
         delete_entry,
         status=204,
-        errors=(401, 404),
+        errors=(401, 403, 404),
         summary="Delete a knowledge entry",
         tag=TAG,
     )

@@ -62,10 +62,62 @@ refresh_tokens = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    _created_at(),
+)
+
+workspace_members = Table(
+    "workspace_members",
+    metadata,
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("role", String(16), nullable=False),  # owner, admin or agent
+    _created_at(),
+)
+
+workspace_invitations = Table(
+    "workspace_invitations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("email", String(320), nullable=False),  # only this account may accept it
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    _created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),  # set: used up
+    Column("accepted_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)
+
 chatbots = Table(
     "chatbots",
     metadata,
     Column("id", ID, primary_key=True),
+    # The tenant. On SQLite NOT NULL is held by triggers (see migration 0003).
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # Who created it; tenancy is the workspace.
     Column("owner_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("slug", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
@@ -130,6 +182,13 @@ conversations = Table(
     Column("first_visitor_message_at", DateTime(timezone=True), nullable=True),
     Column("first_operator_message_at", DateTime(timezone=True), nullable=True),
     Column("handed_off", Boolean, nullable=False, default=False),
+    Column(
+        "assignee_id",
+        ID,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
     Index("ix_conversations_chatbot_last_message", "chatbot_id", "last_message_at"),
 )
 

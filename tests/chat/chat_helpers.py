@@ -19,6 +19,7 @@ from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import migrate
 from chatbot.storage.schema import chatbots, users
 from chatbot.storage.values import new_id, utcnow
+from chatbot.workspaces.repository import insert_workspace
 
 Frame = dict[str, Any]
 
@@ -34,7 +35,8 @@ async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def insert_chatbot(engine: AsyncEngine, *, greeting: str = "") -> tuple[str, str]:
-    """A user and a chatbot of theirs, written straight to the tables; returns (owner, chatbot)."""
+    """A user, their workspace and a chatbot in it, written straight to the tables; returns
+    (owner, chatbot)."""
     now = utcnow()
     owner_id, chatbot_id = new_id(), new_id()
     async with engine.begin() as connection:
@@ -48,9 +50,11 @@ async def insert_chatbot(engine: AsyncEngine, *, greeting: str = "") -> tuple[st
                 updated_at=now,
             )
         )
+        workspace = await insert_workspace(connection, name="Workspace", owner_id=owner_id)
         await connection.execute(
             insert(chatbots).values(
                 id=chatbot_id,
+                workspace_id=workspace.workspace_id,
                 owner_id=owner_id,
                 slug=f"bot-{chatbot_id[:8]}",
                 name="Bot",

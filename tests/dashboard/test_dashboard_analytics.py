@@ -7,13 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from db_support import insert_conversation
-from sqlalchemy import insert
 
 from chatbot import keys
+from chatbot.auth.repository import insert_user
 from chatbot.dashboard.analytics import DateRange, analytics
 from chatbot.dashboard.analytics_views import date_range
-from chatbot.storage.schema import users
-from chatbot.storage.values import new_id
+from chatbot.workspaces.repository import memberships
 
 from .dashboard_support import create_chatbot, sign_up, user_id_of
 from conftest import AppClient, ClientFactory
@@ -35,8 +34,14 @@ async def client(make_client: ClientFactory, database_url: str) -> AppClient:
     return client
 
 
-async def seeded(client: AppClient) -> tuple[str, str, str]:
-    """Two chatbots of the owner with conversations over two days; (owner, first, second).
+async def workspaces_of_user(client: AppClient, user_id: str) -> list[str]:
+    """The ids of the user's workspaces, as the dashboard's policy gives them."""
+    return [m.workspace_id for m in await memberships(client.app[keys.ENGINE], user_id)]
+
+
+async def seeded(client: AppClient) -> tuple[list[str], str, str]:
+    """Two chatbots of the owner with conversations over two days; (the owner's workspaces,
+    first, second).
 
     Written straight to the tables (`db_support`): analytics counts by day, and the sockets
     stamp every message with the current time, so past days cannot be made through them.
@@ -70,7 +75,7 @@ async def seeded(client: AppClient) -> tuple[str, str, str]:
     )
     # Outside the range (the next day at midnight): never counted.
     await insert_conversation(engine, first, [("visitor", "tomorrow", DAY2 + timedelta(days=1))])
-    return await user_id_of(client), first, second
+    return await workspaces_of_user(client, await user_id_of(client)), first, second
 
 
 async def test_conversations_and_messages_are_counted_per_utc_day(client: AppClient) -> None:
@@ -112,20 +117,9 @@ async def test_one_chatbots_analytics_leave_the_others_out(client: AppClient) ->
 async def test_another_owners_data_is_never_counted(client: AppClient) -> None:
     await seeded(client)
     engine = client.app[keys.ENGINE]
-    stranger = new_id()
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(users).values(
-                id=stranger,
-                email=f"{stranger}@example.com",
-                name="",
-                password_hash="x",
-                created_at=DAY1,
-                updated_at=DAY1,
-            )
-        )
+    stranger = await insert_user(engine, "stranger@example.com", "", "x")
 
-    result = await analytics(engine, stranger, RANGE)
+    result = await analytics(engine, await workspaces_of_user(client, stranger.id), RANGE)
 
     assert result.total_conversations == 0
     assert result.handed_off_share is None

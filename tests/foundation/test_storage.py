@@ -22,6 +22,7 @@ from chatbot.storage.migrations import (
     migrate,
 )
 from chatbot.storage.values import new_id, utcnow
+from chatbot.workspaces.repository import insert_workspace
 
 from conftest import create_postgres_database, drop_postgres_database
 
@@ -95,7 +96,8 @@ async def test_concurrent_migrations_on_one_empty_postgres_database_apply_once()
         await drop_postgres_database(url)
 
 
-async def _conversation(engine: AsyncEngine) -> str:
+async def _conversation(engine: AsyncEngine, *, at_head: bool = True) -> str:
+    """A user's chatbot's conversation (at the head schema, in the user's workspace)."""
     now = utcnow()
     user, bot, conversation = new_id(), new_id(), new_id()
     async with engine.begin() as connection:
@@ -109,9 +111,14 @@ async def _conversation(engine: AsyncEngine) -> str:
                 updated_at=now,
             )
         )
+        workspace = {}
+        if at_head:
+            made = await insert_workspace(connection, name="Workspace", owner_id=user)
+            workspace = {"workspace_id": made.workspace_id}
         await connection.execute(
             insert(schema.chatbots).values(
                 id=bot,
+                **workspace,
                 owner_id=user,
                 slug=f"bot-{bot[:8]}",
                 name="Bot",
@@ -205,7 +212,7 @@ async def test_upgrading_from_the_first_schema_keeps_messages_and_the_client_id_
                 lambda sync: command.upgrade(alembic_config(sync), FIRST_REVISION)
             )
             await connection.commit()
-        conversation = await _conversation(engine)
+        conversation = await _conversation(engine, at_head=False)
         async with engine.begin() as connection:
             await connection.execute(
                 insert(schema.messages),
