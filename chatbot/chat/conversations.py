@@ -145,9 +145,8 @@ async def change_status(
         was_changed = changed.first() is not None
         view = await conversation_snapshot(connection, conversation_id)
         if was_changed and view is not None and hooks_of is not None:
-            workspace_id = view.owner_id
-            data = conversation_data(view.as_json(), workspace_id)
-            rows = event_rows(await hooks_of(workspace_id), STATUS_CHANGED, data, utcnow())
+            data = conversation_data(view.as_json(), view.workspace_id)
+            rows = event_rows(await hooks_of(view.workspace_id), STATUS_CHANGED, data, utcnow())
             if rows:
                 await connection.run_sync(insert_webhook_rows, rows)
     return view, was_changed

@@ -218,7 +218,7 @@ class OperatorSession(SocketSession):
             frame.conversation_id, "operator", frame.text.strip(), frame.client_id, self.user.id
         )
         try:
-            stored = await self.chat.append(write, self.tenant_id)
+            stored = await self.chat.append(write, workspace_id)
         except ConversationGone:
             self._owned.pop(frame.conversation_id, None)
             raise FrameError(

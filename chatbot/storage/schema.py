@@ -224,7 +224,13 @@ webhooks = Table(
     "webhooks",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("workspace_id", ID, nullable=False, index=True),
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("url", Text, nullable=False),
     Column("events", JSON, nullable=False, default=list),
     Column("secret", String(100), nullable=False),  # whsec_...: needed in clear to sign

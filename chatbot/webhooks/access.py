@@ -1,17 +1,13 @@
-"""Who may manage a workspace's webhooks."""
+"""Who may manage a workspace's webhooks: its owners and admins, as the policy says."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from chatbot.auth.context import current_user
-from chatbot.errors import NotFound
+from chatbot.workspaces.policy import require
+from chatbot.workspaces.roles import Action
 
 
 async def require_manager(request: web.Request, workspace_id: str) -> None:
-    """The caller manages the workspace; otherwise 404, as for a workspace that does not exist.
-
-    Until workspaces have members, an account's own workspace has its id.
-    """
-    if current_user(request).id != workspace_id:
-        raise NotFound(f"no workspace with id {workspace_id!r}", code="workspace_not_found")
+    """The caller may manage the workspace: agents get 403, non-members 404."""
+    await require(request, workspace_id, Action.MANAGE)

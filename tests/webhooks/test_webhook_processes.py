@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from api_support import bearer, create_chatbot, register
-from webhook_support import Receiver, add_webhook, until_deliveries, verify
+from api_support import create_chatbot
+from webhook_support import Receiver, account, add_webhook, until_deliveries, verify
 
 from conftest import TEST_SECRET_KEY
 from support import ServerProcess
@@ -89,8 +89,7 @@ async def test_a_kill_between_commit_and_delivery_loses_no_event(
     server = await start(servers, env, tmp_path / "first.log")
     base = server.base_url
     async with aiohttp.ClientSession() as http:
-        session = await register(http, base_url=base)
-        headers, workspace_id = bearer(session["access"]), session["user"]["id"]
+        headers, workspace_id = await account(http, base_url=base)
         chatbot = await create_chatbot(
             http, headers, base_url=base, name="Kill", brain={"type": "echo"}
         )
@@ -132,8 +131,7 @@ async def test_two_instances_on_postgres_deliver_each_of_500_events_once(
     first = await start(servers, env, tmp_path / "a.log")
     second = await start(servers, env, tmp_path / "b.log")
     async with aiohttp.ClientSession() as http:
-        session = await register(http, base_url=first.base_url)
-        headers, workspace_id = bearer(session["access"]), session["user"]["id"]
+        headers, workspace_id = await account(http, base_url=first.base_url)
         chatbot = await create_chatbot(
             http,
             headers,

@@ -120,7 +120,18 @@ class Receiver(LocalSite):
 async def account(http: Any, base_url: str = "") -> tuple[dict[str, str], str]:
     """A new account: its headers and its own workspace's id."""
     session = await register(http, base_url=base_url)
-    return bearer(session["access"]), session["user"]["id"]
+    headers = bearer(session["access"])
+    return headers, await own_workspace_id(http, headers, base_url)
+
+
+async def own_workspace_id(http: Any, headers: dict[str, str], base_url: str = "") -> str:
+    """The id of the workspace the account owns (from `GET /api/workspaces/`)."""
+    response = await http.get(f"{base_url}/api/workspaces/", headers=headers)
+    body: dict[str, Any] = await response.json()
+    assert response.status == 200, body
+    owned = [item["id"] for item in body["items"] if item["role"] == "owner"]
+    assert len(owned) == 1, body
+    return owned[0]
 
 
 async def echo_chatbot(http: Any, headers: dict[str, str], base_url: str = "") -> dict[str, Any]:

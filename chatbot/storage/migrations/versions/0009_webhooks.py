@@ -1,7 +1,7 @@
 """webhooks and their deliveries (the outbox)
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-10 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -30,6 +30,12 @@ def upgrade() -> None:
         sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("disabled_reason", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name="fk_webhooks_workspace_id_workspaces",
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_webhooks"),
     )
     op.create_index("ix_webhooks_workspace_id", "webhooks", ["workspace_id"])
