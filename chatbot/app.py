@@ -28,6 +28,7 @@ from chatbot.resources import resources_context
 from chatbot.webhooks.routes import add_webhook_routes
 from chatbot.webhooks.setup import setup_webhooks
 from chatbot.widget.routes import add_widget_routes, setup_static
+from chatbot.workspaces.routes import add_workspace_routes
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     add_chatbot_routes(routes)
     add_knowledge_routes(routes)
     add_conversation_routes(routes)
+    add_workspace_routes(routes)
     add_chat_routes(routes)
     add_webhook_routes(routes)
     add_widget_routes(routes)

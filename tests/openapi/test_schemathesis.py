@@ -76,6 +76,8 @@ class Seed:
     workspace_id: str
     webhook_id: str
     delivery_id: str
+    user_id: str
+    invitation_token: str
 
 
 async def seed(base_url: str, token: str) -> Seed:
@@ -104,8 +106,17 @@ async def seed(base_url: str, token: str) -> Seed:
                 frame = await socket.receive_json(timeout=10)
                 if frame["type"] == "message" and frame["message"]["role"] == "bot":
                     break
-        response = await session.get(base_url + "/auth/me/")
-        workspace_id = (await response.json())["id"]  # an account's own workspace
+        me = await (await session.get(base_url + "/auth/me/")).json()
+        listed = await (await session.get(base_url + "/api/workspaces/")).json()
+        workspace_id = next(w["id"] for w in listed["items"] if w["role"] == "owner")
+        assert workspace_id == chatbot["workspace_id"], (listed, chatbot)
+        # Addressed to the account itself: accepting it keeps the role it has (owner).
+        response = await session.post(
+            base_url + f"/api/workspaces/{workspace_id}/invitations/",
+            json={"email": me["email"], "role": "agent"},
+        )
+        invitation = await response.json()
+        assert response.status == 201, invitation
         hooks = base_url + f"/api/workspaces/{workspace_id}/webhooks/"
         response = await session.post(
             hooks, json={"url": "https://hooks.example.com/chat", "events": ["message.created"]}
@@ -122,6 +133,8 @@ async def seed(base_url: str, token: str) -> Seed:
             workspace_id,
             webhook["id"],
             delivery["id"],
+            me["id"],
+            invitation["token"],
         )
 
 
@@ -182,6 +195,18 @@ def schemathesis_config(known: Seed | None) -> str:
         ("GET /api/conversations/{conversation_id}/messages/",): {
             "conversation_id": known.conversation_id
         },
+        (
+            "GET /api/workspaces/{workspace_id}/",
+            "GET /api/workspaces/{workspace_id}/members/",
+            "POST /api/workspaces/{workspace_id}/invitations/",
+            "GET /api/workspaces/{workspace_id}/invitations/",
+        ): {"workspace_id": known.workspace_id},
+        # The account's own membership: it is the only owner, so a demotion answers 409.
+        ("PATCH /api/workspaces/{workspace_id}/members/{user_id}/",): {
+            "workspace_id": known.workspace_id,
+            "user_id": known.user_id,
+        },
+        ("POST /api/invitations/{token}/accept/",): {"token": known.invitation_token},
         (
             "POST /api/workspaces/{workspace_id}/webhooks/",
             "GET /api/workspaces/{workspace_id}/webhooks/",

@@ -1,0 +1,246 @@
+"""The role matrix: owner, admin, agent and non-member against every REST route.
+
+The expected status of each (route, role) comes from one table, EXPECTED. The test walks the
+app's route table: a protected route under /api/ or /v1/ missing from EXPECTED fails the run,
+naming it,
+so that a new route gets its row (and its policy) when it is added.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import FormData
+from api_support import error_of
+from visitor_support import visitor_says
+from workspace_support import Account, join, own_workspace, signup
+
+from chatbot import keys
+from chatbot.openapi.generator import openapi_path
+from chatbot.workspaces.roles import Role
+
+from conftest import AppClient, ClientFactory
+
+pytestmark = pytest.mark.both_stacks
+
+ROLES = ("owner", "admin", "agent", "outsider")
+
+
+def _upload() -> FormData:
+    form = FormData()
+    form.add_field("file", b"Opening hours are 9 to 5.", filename="hours.txt")
+    return form
+
+
+def _codes(owner: int, admin: int, agent: int, outsider: int) -> dict[str, int]:
+    return dict(zip(ROLES, (owner, admin, agent, outsider), strict=True))
+
+
+READ = _codes(200, 200, 200, 404)
+CHANGE = _codes(200, 200, 403, 404)
+CREATE = _codes(201, 201, 403, 404)
+DELETE = _codes(204, 204, 403, 404)
+MANAGE_READ = _codes(200, 200, 403, 404)
+
+# (method, path as documented): (body, expected status per role). Path parameters are filled
+# from a fresh workspace for every call; a body may be a callable (a multipart form).
+EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
+    ("GET", "/api/workspaces/"): (None, _codes(200, 200, 200, 200)),
+    ("POST", "/api/workspaces/"): ({"name": "Another"}, _codes(201, 201, 201, 201)),
+    ("GET", "/api/workspaces/{workspace_id}/"): (None, READ),
+    ("GET", "/api/workspaces/{workspace_id}/members/"): (None, READ),
+    ("PATCH", "/api/workspaces/{workspace_id}/members/{user_id}/"): ({"role": "admin"}, CHANGE),
+    ("DELETE", "/api/workspaces/{workspace_id}/members/{user_id}/"): (None, DELETE),
+    ("POST", "/api/workspaces/{workspace_id}/invitations/"): (
+        {"email": "someone@example.com", "role": "agent"},
+        CREATE,
+    ),
+    ("GET", "/api/workspaces/{workspace_id}/invitations/"): (None, MANAGE_READ),
+    ("DELETE", "/api/workspaces/{workspace_id}/invitations/{invitation_id}/"): (None, DELETE),
+    # The token was sent to another address: nobody here may use it.
+    ("POST", "/api/invitations/{token}/accept/"): (None, _codes(404, 404, 404, 404)),
+    ("GET", "/api/chatbots/"): (None, _codes(200, 200, 200, 200)),
+    ("POST", "/api/chatbots/"): ({"name": "New", "workspace_id": "{workspace_id}"}, CREATE),
+    ("GET", "/api/chatbots/{chatbot_id}/"): (None, READ),
+    ("PATCH", "/api/chatbots/{chatbot_id}/"): ({"name": "Renamed"}, CHANGE),
+    ("DELETE", "/api/chatbots/{chatbot_id}/"): (None, DELETE),
+    ("GET", "/api/chatbots/{chatbot_id}/knowledge/"): (None, READ),
+    ("POST", "/api/chatbots/{chatbot_id}/knowledge/"): ({"question": "Q?", "answer": "A."}, CREATE),
+    ("POST", "/api/chatbots/{chatbot_id}/knowledge/upload/"): (_upload, CREATE),
+    ("POST", "/api/chatbots/{chatbot_id}/knowledge/test/"): ({"question": "Open?"}, READ),
+    ("GET", "/api/chatbots/{chatbot_id}/knowledge/{entry_id}/"): (None, READ),
+    ("PATCH", "/api/chatbots/{chatbot_id}/knowledge/{entry_id}/"): ({"answer": "B."}, CHANGE),
+    ("DELETE", "/api/chatbots/{chatbot_id}/knowledge/{entry_id}/"): (None, DELETE),
+    ("GET", "/api/chatbots/{chatbot_id}/conversations/"): (None, READ),
+    ("GET", "/api/conversations/{conversation_id}/messages/"): (None, READ),
+}
+
+
+@dataclass
+class Team:
+    """One workspace's people: its owner, an admin, an agent, a member to act on, and an
+    outsider (who owns a workspace of their own)."""
+
+    owner: Account
+    admin: Account
+    agent: Account
+    target: Account
+    outsider: Account
+    workspace_id: str
+
+    def as_role(self, role: str) -> Account:
+        accounts: dict[str, Account] = {
+            "owner": self.owner,
+            "admin": self.admin,
+            "agent": self.agent,
+            "outsider": self.outsider,
+        }
+        return accounts[role]
+
+
+@pytest.fixture
+async def api(make_client: ClientFactory) -> AppClient:
+    return await make_client(brains={"semantic": False})
+
+
+@pytest.fixture
+async def team(api: AppClient) -> Team:
+    owner, admin, agent, target, outsider = [
+        await signup(api, name) for name in ("Owner", "Admin", "Agent", "Target", "Outsider")
+    ]
+    workspace_id = await own_workspace(api, owner)
+    await join(api, workspace_id, admin, Role.ADMIN)
+    await join(api, workspace_id, agent, Role.AGENT)
+    await join(api, workspace_id, target, Role.AGENT)
+    return Team(owner, admin, agent, target, outsider, workspace_id)
+
+
+async def _created(api: AppClient, account: Account, path: str, body: Any) -> dict[str, Any]:
+    response = await api.post(path, json=body, headers=account.headers)
+    assert response.status == 201, await response.text()
+    created: dict[str, Any] = await response.json()
+    return created
+
+
+async def _fresh_ids(api: AppClient, team: Team, template: str) -> dict[str, str]:
+    """New objects for the path's parameters, so that one role's change never hides the next
+    role's answer; a removed target member is made a member again."""
+    ids = {"workspace_id": team.workspace_id, "user_id": team.target.user["id"]}
+    owner = team.owner
+    if "{user_id}" in template:
+        # Back to a plain agent (an earlier call may have promoted or removed them).
+        await api.delete(
+            f"/api/workspaces/{team.workspace_id}/members/{ids['user_id']}/", headers=owner.headers
+        )
+        await join(api, team.workspace_id, team.target, Role.AGENT)
+    if "{invitation_id}" in template or "{token}" in template:
+        invitation = await _created(
+            api,
+            owner,
+            f"/api/workspaces/{team.workspace_id}/invitations/",
+            {"email": f"{uuid.uuid4().hex[:8]}@example.com", "role": "agent"},
+        )
+        ids["invitation_id"], ids["token"] = invitation["id"], invitation["token"]
+    if "{chatbot_id}" in template or "{conversation_id}" in template:
+        bot = await _created(api, owner, "/api/chatbots/", {"name": "Bot", "greeting": ""})
+        ids["chatbot_id"] = bot["id"]
+        if "{entry_id}" in template:
+            entry = await _created(
+                api,
+                owner,
+                f"/api/chatbots/{bot['id']}/knowledge/",
+                {"question": "When are you open?", "answer": "9 to 5."},
+            )
+            ids["entry_id"] = entry["id"]
+        if "{conversation_id}" in template:
+            ids["conversation_id"] = await visitor_says(api, bot["slug"], ["hello"])
+    return ids
+
+
+def _filled(body: Any, ids: dict[str, str]) -> Any:
+    if isinstance(body, dict):
+        return {key: _filled(value, ids) for key, value in body.items()}
+    if isinstance(body, str):
+        return body.format(**ids)
+    return body
+
+
+async def _call(api: AppClient, account: Account, method: str, path: str, body: Any) -> Any:
+    if callable(body):
+        return await api.request(method, path, data=body(), headers=account.headers)
+    return await api.request(method, path, json=body, headers=account.headers)
+
+
+def _workspace_routes(api: AppClient) -> list[tuple[str, str]]:
+    return [
+        (route.method, openapi_path(route.path))
+        for route in api.app[keys.ROUTES].routes
+        if route.path.startswith(("/api/", "/v1/")) and not route.public
+    ]
+
+
+async def test_every_api_route_has_a_row_in_the_role_matrix(api: AppClient) -> None:
+    registered = _workspace_routes(api)
+    unlisted = [f"{method} {path}" for method, path in registered if (method, path) not in EXPECTED]
+    stale = [f"{method} {path}" for method, path in EXPECTED if (method, path) not in registered]
+
+    assert not unlisted, (
+        f"routes missing from the role matrix: {unlisted}; add each to EXPECTED in "
+        "tests/workspaces/test_role_matrix.py with the status every role must get"
+    )
+    assert not stale, f"the role matrix names routes the app does not have: {stale}"
+
+
+async def test_each_role_gets_the_expected_status_on_every_route(
+    api: AppClient, team: Team
+) -> None:
+    wrong: list[str] = []
+    for method, template in _workspace_routes(api):
+        body, expected = EXPECTED[(method, template)]
+        for role in ROLES:
+            ids = await _fresh_ids(api, team, template)
+            path = template.format(**ids)
+            response = await _call(api, team.as_role(role), method, path, _filled(body, ids))
+            if response.status != expected[role]:
+                wrong.append(
+                    f"{role} {method} {template}: {response.status}, expected "
+                    f"{expected[role]} ({await response.text()})"
+                )
+                continue
+            if response.status == 403:
+                assert (await error_of(response, 403))["code"] == "forbidden"
+            elif response.status == 404:
+                assert (await error_of(response, 404))["code"].endswith("not_found")
+
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda ids: ("PATCH", f"/api/chatbots/{ids['chatbot_id']}/", {"name": "Gone"}),
+        lambda ids: ("DELETE", f"/api/chatbots/{ids['chatbot_id']}/", None),
+    ],
+    ids=["rename", "delete"],
+)
+async def test_a_refused_change_changes_nothing(
+    api: AppClient, team: Team, change: Callable[[dict[str, str]], tuple[str, str, Any]]
+) -> None:
+    ids = await _fresh_ids(api, team, "{chatbot_id}")
+    before = await (
+        await api.get(f"/api/chatbots/{ids['chatbot_id']}/", headers=team.owner.headers)
+    ).json()
+    method, path, body = change(ids)
+
+    for account in (team.agent, team.outsider):
+        refused = await api.request(method, path, json=body, headers=account.headers)
+        assert refused.status in {403, 404}
+
+    after = await (
+        await api.get(f"/api/chatbots/{ids['chatbot_id']}/", headers=team.owner.headers)
+    ).json()
+    assert after == before
