@@ -8,11 +8,12 @@ a row held by an instance that died is free again when its hold ends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot.storage.schema import webhook_deliveries, webhooks
 from chatbot.storage.values import as_utc
@@ -95,63 +96,75 @@ async def claim_due(engine: AsyncEngine, limit: int, now: datetime, hold: timede
     ]
 
 
-async def record_answer(
-    engine: AsyncEngine,
-    claim: Claim,
-    answer: Answer,
-    now: datetime,
-    retry_in: float | None,
-    disable_after: timedelta,
-) -> bool:
-    """Store the attempt's outcome and release the hold; returns whether the webhook was
-    disabled now (every attempt failed for `disable_after`).
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An attempt that has ended: its answer, when, and the seconds until the next attempt
+    after a failure (None when none is left)."""
 
-    `retry_in`: seconds until the next attempt after a failure, None when none is left.
-    """
+    claim: Claim
+    answer: Answer
+    at: datetime
+    retry_in: float | None
+
+
+async def record_answers(
+    engine: AsyncEngine, outcomes: Sequence[Outcome], disable_after: timedelta
+) -> list[Claim]:
+    """Store the attempts' outcomes and release their holds, in one transaction; returns the
+    claims whose webhook was disabled now (every attempt failed for `disable_after`)."""
+    disabled: list[Claim] = []
+    async with engine.begin() as connection:
+        for outcome in outcomes:
+            if await _record(connection, outcome, disable_after):
+                disabled.append(outcome.claim)
+    return disabled
+
+
+async def _record(connection: AsyncConnection, outcome: Outcome, disable_after: timedelta) -> bool:
+    claim, answer, now = outcome.claim, outcome.answer, outcome.at
     if answer.delivered:
         status, next_attempt = "delivered", None
-    elif retry_in is None:
+    elif outcome.retry_in is None:
         status, next_attempt = "failed", None
     else:
-        status, next_attempt = "pending", now + timedelta(seconds=retry_in)
-    async with engine.begin() as connection:
-        await connection.execute(
-            update(webhook_deliveries)
-            .where(_d.id == claim.id)
-            .values(
-                status=status,
-                attempts=_d.attempts + 1,
-                last_status_code=answer.status_code,
-                last_error=answer.error,
-                last_attempt_at=now,
-                next_attempt_at=next_attempt,
-                locked_until=None,
-            )
+        status, next_attempt = "pending", now + timedelta(seconds=outcome.retry_in)
+    await connection.execute(
+        update(webhook_deliveries)
+        .where(_d.id == claim.id)
+        .values(
+            status=status,
+            attempts=_d.attempts + 1,
+            last_status_code=answer.status_code,
+            last_error=answer.error,
+            last_attempt_at=now,
+            next_attempt_at=next_attempt,
+            locked_until=None,
         )
-        if answer.delivered:
-            await connection.execute(
-                update(webhooks)
-                .where(_w.id == claim.webhook_id, _w.failing_since.is_not(None))
-                .values(failing_since=None)
-            )
-            return False
+    )
+    if answer.delivered:
         await connection.execute(
             update(webhooks)
-            .where(_w.id == claim.webhook_id, _w.failing_since.is_(None))
-            .values(failing_since=now)
+            .where(_w.id == claim.webhook_id, _w.failing_since.is_not(None))
+            .values(failing_since=None)
         )
-        since = await connection.scalar(
-            select(_w.failing_since).where(_w.id == claim.webhook_id, _w.disabled_at.is_(None))
-        )
-        if since is None or now - as_utc(since) < disable_after:
-            return False
-        reason = (
-            f"every delivery attempt failed since {as_utc(since).isoformat(timespec='seconds')}"
-            f" (last: {answer.error or f'HTTP {answer.status_code}'})"
-        )
-        await connection.execute(
-            update(webhooks)
-            .where(_w.id == claim.webhook_id)
-            .values(disabled_at=now, disabled_reason=reason)
-        )
+        return False
+    await connection.execute(
+        update(webhooks)
+        .where(_w.id == claim.webhook_id, _w.failing_since.is_(None))
+        .values(failing_since=now)
+    )
+    since = await connection.scalar(
+        select(_w.failing_since).where(_w.id == claim.webhook_id, _w.disabled_at.is_(None))
+    )
+    if since is None or now - as_utc(since) < disable_after:
+        return False
+    reason = (
+        f"every delivery attempt failed since {as_utc(since).isoformat(timespec='seconds')}"
+        f" (last: {answer.error or f'HTTP {answer.status_code}'})"
+    )
+    await connection.execute(
+        update(webhooks)
+        .where(_w.id == claim.webhook_id)
+        .values(disabled_at=now, disabled_reason=reason)
+    )
     return True
