@@ -272,7 +272,8 @@ def run_schemathesis(
         ],
         capture_output=True,
         text=True,
-        timeout=1200,
+        # 41 operations (workspaces and webhooks included) on a busy 2-core machine took 265 s.
+        timeout=600,
         check=False,
     )
 
@@ -300,7 +301,6 @@ async def test_schemathesis_finds_no_failures(
     config.write_text(schemathesis_config(seeded if known_ids else None))
     result = await asyncio.to_thread(run_schemathesis, server.base_url, token, config, *selection)
     report = result.stdout[-15000:] + result.stderr[-3000:]
-    print(report)
     assert result.returncode == 0, report
     assert "No issues found" in result.stdout, report
     # The error middleware logs every 500 as "unexpected error" (aiohttp's own parser logs a
