@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot.storage.schema import webhook_deliveries, webhooks
@@ -112,19 +112,50 @@ async def record_answers(
 ) -> list[Claim]:
     """Store the attempts' outcomes and release their holds, in one transaction; returns the
     claims whose webhook was disabled now (every attempt failed for `disable_after`)."""
+    delivered = [outcome for outcome in outcomes if outcome.answer.delivered]
     disabled: list[Claim] = []
     async with engine.begin() as connection:
+        if delivered:  # the common case: two statements for the whole group
+            await _record_delivered(connection, delivered)
         for outcome in outcomes:
-            if await _record(connection, outcome, disable_after):
+            if not outcome.answer.delivered and await _record(connection, outcome, disable_after):
                 disabled.append(outcome.claim)
     return disabled
 
 
+async def _record_delivered(connection: AsyncConnection, outcomes: Sequence[Outcome]) -> None:
+    await connection.execute(
+        update(webhook_deliveries)
+        .where(_d.id == bindparam("delivery_id"))
+        .values(
+            status="delivered",
+            attempts=_d.attempts + 1,
+            last_status_code=bindparam("status_code"),
+            last_error=None,
+            last_attempt_at=bindparam("at"),
+            next_attempt_at=None,
+            locked_until=None,
+        ),
+        [
+            {"delivery_id": o.claim.id, "status_code": o.answer.status_code, "at": o.at}
+            for o in outcomes
+        ],
+    )
+    await connection.execute(
+        update(webhooks)
+        .where(
+            _w.id.in_({outcome.claim.webhook_id for outcome in outcomes}),
+            _w.failing_since.is_not(None),
+        )
+        .values(failing_since=None)
+    )
+
+
 async def _record(connection: AsyncConnection, outcome: Outcome, disable_after: timedelta) -> bool:
+    """A failed attempt: retried later, or `failed`; the webhook disabled when it has failed
+    for too long."""
     claim, answer, now = outcome.claim, outcome.answer, outcome.at
-    if answer.delivered:
-        status, next_attempt = "delivered", None
-    elif outcome.retry_in is None:
+    if outcome.retry_in is None:
         status, next_attempt = "failed", None
     else:
         status, next_attempt = "pending", now + timedelta(seconds=outcome.retry_in)
@@ -141,13 +172,6 @@ async def _record(connection: AsyncConnection, outcome: Outcome, disable_after: 
             locked_until=None,
         )
     )
-    if answer.delivered:
-        await connection.execute(
-            update(webhooks)
-            .where(_w.id == claim.webhook_id, _w.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
-        return False
     await connection.execute(
         update(webhooks)
         .where(_w.id == claim.webhook_id, _w.failing_since.is_(None))
