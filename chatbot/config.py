@@ -122,7 +122,7 @@ class WebhookSettings(_Section):
     max_response_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
     # How often each instance looks for due deliveries (it also looks at once after a commit).
     poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    concurrency: int = Field(default=16, ge=1, le=1000)
+    concurrency: int = Field(default=64, ge=1, le=1000)
     # An endpoint whose every attempt has failed for this long is disabled (5 days).
     disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
     max_per_workspace: int = Field(default=20, ge=1, le=1000)
