@@ -12,9 +12,8 @@ from chatbot.chatbots import repository as chatbots_repo
 from chatbot.dashboard.analytics import DateRange, analytics
 from chatbot.dashboard.charts import Series, duration, stacked_bars
 from chatbot.dashboard.pages import page, render
+from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.storage.values import utcnow
-from chatbot.workspaces.policy import workspace_ids_for
-from chatbot.workspaces.roles import Action
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -50,7 +49,7 @@ def date_range(query: Any, today: date) -> tuple[DateRange, str]:
 
 @page()
 async def analytics_page(request: web.Request) -> web.StreamResponse:
-    workspace_ids = await workspace_ids_for(request, Action.READ)
+    workspace_ids = shown_workspace_ids(request)
     engine = request.app[keys.ENGINE]
     selected, problem = date_range(request.query, utcnow().date())
     chatbots = await chatbots_repo.list_chatbots(engine, workspace_ids)

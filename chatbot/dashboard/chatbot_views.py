@@ -17,6 +17,7 @@ from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme
 from chatbot.dashboard import chatbot_forms as forms
 from chatbot.dashboard.forms import FormErrors
 from chatbot.dashboard.pages import (
+    PageError,
     current_operator,
     field,
     form_of,
@@ -27,8 +28,8 @@ from chatbot.dashboard.pages import (
     require_page,
 )
 from chatbot.dashboard.session import SESSION, flash
+from chatbot.dashboard.workspace_context import current_workspace, shown_workspace_ids
 from chatbot.knowledge.index import knowledge_removed
-from chatbot.workspaces.policy import default_workspace, workspace_ids_for
 from chatbot.workspaces.roles import Action
 
 
@@ -78,13 +79,22 @@ def _form_page(
 
 @page()
 async def chatbot_list(request: web.Request) -> web.StreamResponse:
-    workspace_ids = await workspace_ids_for(request, Action.READ)
-    records = await repo.list_chatbots(request.app[keys.ENGINE], workspace_ids)
+    records = await repo.list_chatbots(request.app[keys.ENGINE], shown_workspace_ids(request))
     return render(request, "chatbots.html", {"chatbots": records})
+
+
+async def _new_chatbots_workspace(request: web.Request) -> str:
+    """The current workspace, when the user may add chatbots to it (403 page otherwise)."""
+    current = current_workspace(request)
+    if current is None:
+        raise PageError(403, "No workspace", "You belong to no workspace: ask to be invited.")
+    await require_page(request, current.workspace_id, Action.MANAGE, "workspace")
+    return current.workspace_id
 
 
 @page()
 async def chatbot_new(request: web.Request) -> web.StreamResponse:
+    await _new_chatbots_workspace(request)
     return _form_page(request, forms.blank_values(), None)
 
 
@@ -94,7 +104,7 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
     try:
         body = forms.creation(values)
         await _check_base_url(request, body.brain)
-        workspace_id = await default_workspace(request)
+        workspace_id = await _new_chatbots_workspace(request)
         record = await repo.create_chatbot(
             request.app[keys.ENGINE],
             workspace_id=workspace_id,

@@ -16,6 +16,7 @@ from chatbot.dashboard.inbox_queries import (
     workspace_inbox,
 )
 from chatbot.dashboard.pages import not_found, page, render
+from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.http.responses import json_response
 from chatbot.workspaces.policy import workspace_ids_for
 from chatbot.workspaces.roles import Action
@@ -61,7 +62,7 @@ class InboxFilter:
 
 
 async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[str, Any]:
-    workspace_ids = await workspace_ids_for(request, Action.READ)
+    workspace_ids = shown_workspace_ids(request)
     engine = request.app[keys.ENGINE]
     chatbots = await chatbots_repo.list_chatbots(engine, workspace_ids)
     items = await workspace_inbox(
@@ -79,6 +80,7 @@ async def _inbox_context(request: web.Request, selected: InboxFilter) -> dict[st
         "config": {
             "chatbots": {chatbot.id: chatbot.name for chatbot in chatbots},
             "filter": selected.as_json(),
+            "workspace": workspace_ids[0] if workspace_ids else None,
             "statuses": STATUS_LABELS,
             "open": None,
         },
@@ -116,7 +118,7 @@ async def inbox_data(request: web.Request) -> web.StreamResponse:
     selected = InboxFilter.of(request.query)
     items = await workspace_inbox(
         request.app[keys.ENGINE],
-        await workspace_ids_for(request, Action.READ),
+        shown_workspace_ids(request),
         search=selected.search,
         status=selected.status,
         chatbot_id=selected.chatbot_id,

@@ -29,6 +29,11 @@ from chatbot.dashboard.session import (
     sessions_of,
     take_flashes,
 )
+from chatbot.dashboard.workspace_context import (
+    current_workspace,
+    load_workspaces,
+    workspaces_of_page,
+)
 from chatbot.errors import ApiError, Forbidden, NotFound, RateLimited
 from chatbot.http.responses import json_response
 from chatbot.http.routing import Handler, public
@@ -125,6 +130,8 @@ def render(
         "flashes": take_flashes(session),
         "path": request.path,
         "errors": {},
+        "workspaces": workspaces_of_page(request),
+        "workspace": current_workspace(request),
     }
     return aiohttp_jinja2.render_template(
         f"dashboard/{template}", request, {**shared, **(context or {})}, status=status
@@ -226,6 +233,7 @@ async def _serve(
             target = request.path_qs if request.method == "GET" else HOME_PATH
             return redirect(f"{LOGIN_PATH}?next={quote(safe_next(target), safe='/')}")
         request[USER] = user
+        await load_workspaces(request, user.id)
     if request.method == "POST" and not own_body:
         form = await _read_form(request)
         if isinstance(form, web.Response):

@@ -12,6 +12,7 @@ from chatbot.dashboard import (
     inbox_views,
     knowledge_views,
     webhook_views,
+    workspace_views,
 )
 from chatbot.dashboard.session import DashboardSessions
 from chatbot.http.routing import Handler, RouteTable
@@ -58,6 +59,14 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", WEBHOOK + "/enable/", webhook_views.webhook_enable),
     ("POST", WEBHOOK + "/test/", webhook_views.webhook_test),
     ("POST", WEBHOOK + "/deliveries/{delivery_id}/retry/", webhook_views.delivery_retry),
+    ("POST", BASE + "/workspace/", workspace_views.switch_workspace),
+    ("POST", BASE + "/workspaces/new/", workspace_views.workspace_create),
+    ("GET", BASE + "/members/", workspace_views.members_page),
+    ("POST", BASE + "/members/invite/", workspace_views.invite_submit),
+    ("POST", BASE + "/members/{user_id}/role/", workspace_views.role_submit),
+    ("POST", BASE + "/members/{user_id}/remove/", workspace_views.remove_submit),
+    ("GET", BASE + "/invitations/{token}/", workspace_views.invitation_page),
+    ("POST", BASE + "/invitations/{token}/", workspace_views.invitation_accept),
 )
 
 

@@ -19,6 +19,7 @@ from chatbot.dashboard.pages import (
     require_page,
 )
 from chatbot.dashboard.session import SESSION, flash
+from chatbot.dashboard.workspace_context import current_workspace
 from chatbot.errors import Conflict, NotFound, ValidationFailed
 from chatbot.webhooks import actions
 from chatbot.webhooks import repository as repo
@@ -84,8 +85,12 @@ async def _page(
 
 @page()
 async def webhooks_home(request: web.Request) -> web.StreamResponse:
-    """The webhooks of the first workspace the user manages."""
+    """The webhooks of the current workspace, when the user manages it; else of the first
+    workspace they manage."""
     managed = await workspace_ids_for(request, Action.MANAGE)
+    current = current_workspace(request)
+    if current is not None and current.workspace_id in managed:
+        return redirect(_base(current.workspace_id))
     if not managed:
         raise PageError(
             403,

@@ -14,7 +14,7 @@ from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json
 from chatbot.storage.values import iso
 from chatbot.workspaces import invitations, members, repository
-from chatbot.workspaces.policy import require, workspaces_of
+from chatbot.workspaces.policy import require, workspace_not_found, workspaces_of
 from chatbot.workspaces.principal import current_principal
 from chatbot.workspaces.repository import MemberChange, MemberRecord, Membership
 from chatbot.workspaces.roles import Action, Role
@@ -77,7 +77,7 @@ async def get_workspace(request: web.Request) -> web.Response:
     role = await require(request, workspace_id, Action.READ)
     name = await repository.workspace_name(request.app[keys.ENGINE], workspace_id)
     if name is None:  # deleted meanwhile
-        raise NotFound(f"no workspace with id {workspace_id!r}", code="workspace_not_found")
+        raise workspace_not_found(workspace_id)
     return json_response(workspace_out(Membership(workspace_id, name, role)))
 
 
@@ -111,7 +111,7 @@ async def update_member(request: web.Request) -> web.Response:
     _refused(
         await members.change_role(request.app, workspace_id, user_id, Role(body.role)), user_id
     )
-    found = [m for m in await repository.members(request.app[keys.ENGINE], workspace_id)]
+    found = await repository.members(request.app[keys.ENGINE], workspace_id)
     member = next((m for m in found if m.user_id == user_id), None)
     if member is None:  # removed meanwhile
         raise _member_not_found(user_id)

@@ -159,6 +159,8 @@
 
   function belongsHere(conversation) {
     if (filter.q) return false; // search results change only when searched again
+    // The socket carries every workspace of the operator; the list shows the current one.
+    if (config.workspace && conversation.workspace_id !== config.workspace) return false;
     if (filter.status && conversation.status !== filter.status) return false;
     // The socket only carries this operator's own conversations, new chatbots' included.
     return !filter.chatbot || conversation.chatbot_id === filter.chatbot;

@@ -308,3 +308,22 @@ async def _user_id(client: AppClient, email: str) -> str:
     user = await user_by_email(client.app[keys.ENGINE], email)
     assert user is not None
     return user.id
+
+
+async def test_the_webhooks_link_follows_the_workspace_switcher(
+    make_client: ClientFactory,
+) -> None:
+    client = await _browser(make_client)
+    email = await sign_up(client)
+    own = _workspace_of(await _own_page(client))
+    engine = client.app[keys.ENGINE]
+    other = await workspace_repo.create_workspace(engine, await _user_id(client, email), "Other")
+
+    response = await post_form(
+        client,
+        "/dashboard/workspace/",
+        {"workspace_id": other.workspace_id, "next": "/dashboard/webhooks/"},
+        token_from="/dashboard/chatbots/",
+    )
+    assert response.status == 303
+    assert _workspace_of(await _own_page(client)) == other.workspace_id != own
