@@ -151,4 +151,7 @@ class Dispatcher:
                     claim.webhook_id,
                     self._settings.disable_after_seconds,
                 )
-                await announce_change(self._broker, claim.workspace_id)
+                try:  # the instances' caches forget it: no more events written for it
+                    await announce_change(self._broker, claim.workspace_id)
+                except Exception as exc:  # the recorder must go on: attempts wait on it
+                    log.warning("webhooks: disabling %s not announced (%s)", claim.webhook_id, exc)
