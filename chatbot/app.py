@@ -31,6 +31,8 @@ from chatbot.privacy.routes import setup_privacy
 from chatbot.ratelimit.middleware import rate_limit_middleware
 from chatbot.resources import resources_context
 from chatbot.spend.routes import add_usage_routes
+from chatbot.webhooks.routes import add_webhook_routes
+from chatbot.webhooks.setup import setup_webhooks
 from chatbot.widget.routes import add_widget_routes, setup_static
 from chatbot.workspaces.routes import add_workspace_routes
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[ANONYMIZE_ADDRESSES] = settings.anonymize_addresses
     app.cleanup_ctx.append(resources_context)
+    setup_webhooks(app)
     setup_auth(app)
     setup_api_keys(app)
     setup_knowledge(app)
@@ -65,6 +68,7 @@ def create_app(settings: Settings) -> web.Application:
     add_api_key_routes(routes)
     add_chat_routes(routes)
     add_openai_routes(routes)
+    add_webhook_routes(routes)
     add_widget_routes(routes)
     setup_dashboard(app, routes)
     app.on_shutdown.append(close_chat_sockets)

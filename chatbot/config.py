@@ -130,6 +130,47 @@ class PrivacySettings(_Section):
     purge_batch_size: int = Field(default=200, ge=1, le=10_000)
 
 
+# The Standard Webhooks schedule: a retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+DEFAULT_WEBHOOK_RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18_000.0, 36_000.0, 36_000.0)
+
+
+class WebhookSettings(_Section):
+    """Outgoing webhooks: where they may go, how they are retried and how long one may take."""
+
+    allow_private_targets: bool = False
+    # Seconds to wait before each retry (after the first attempt, the second, ...); their count
+    # is the number of retries. Each delay varies by up to `retry_jitter` of itself.
+    retry_delays_seconds: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS
+    retry_jitter: float = Field(default=0.2, ge=0.0, le=0.5)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_response_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
+    # How often each instance looks for due deliveries (it also looks at once after a commit).
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    concurrency: int = Field(default=64, ge=1, le=1000)
+    # An endpoint whose every attempt has failed for this long is disabled (5 days).
+    disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
+    max_per_workspace: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("retry_delays_seconds", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        if isinstance(value, str):  # from the environment: "5, 300, 1800"
+            try:
+                value = [float(part) for part in value.split(",") if part.strip()]
+            except ValueError as exc:
+                raise ValueError("use seconds separated by commas, like '5, 300, 1800'") from exc
+        return value
+
+    @field_validator("retry_delays_seconds")
+    @classmethod
+    def _delays_valid(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) < 4:
+            raise ValueError("give at least 4 retry delays (5 attempts in all)")
+        if any(delay <= 0 or delay > 7 * 86_400 for delay in value):
+            raise ValueError("each retry delay must be over 0 and at most a week (604800 s)")
+        return value
+
+
 class WorkspaceSettings(_Section):
     """Workspaces: their members and invitations."""
 
@@ -169,6 +210,7 @@ class Settings(_Section):
     brains: BrainSettings = BrainSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
     privacy: PrivacySettings = PrivacySettings()
+    webhooks: WebhookSettings = WebhookSettings()
     workspaces: WorkspaceSettings = WorkspaceSettings()
 
     @field_validator("event_loop")

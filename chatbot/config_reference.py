@@ -138,6 +138,25 @@ DESCRIPTIONS: dict[str, str] = {
     "for the operators, and this text says so.",
     "openai_api.max_messages": "Most `messages` one `/v1/chat/completions` request may carry; "
     "more answer 422.",
+    "webhooks.allow_private_targets": "Let a webhook's URL be a loopback, private, link-local "
+    "or other non-public address (a receiver on this machine or the local network). Off, such "
+    "URLs answer 422 `url_not_allowed` and connections to them are refused.",
+    "webhooks.retry_delays_seconds": "Seconds before each retry of a failed delivery (after "
+    "the first attempt, the second, ...), comma-separated in the environment; their count is "
+    "the number of retries (at least 4). The default is the Standard Webhooks schedule: 5 s, "
+    "5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the delivery is `failed`.",
+    "webhooks.retry_jitter": "Each retry delay varies at random by up to this fraction of "
+    "itself, so that a receiver that comes back is not hit by every retry at once.",
+    "webhooks.timeout_seconds": "Time a receiver has to answer a delivery (connecting "
+    "included); a slower one counts as a failed attempt.",
+    "webhooks.max_response_bytes": "Most bytes of a receiver's answer read; the rest is "
+    "dropped (only its status code counts).",
+    "webhooks.poll_seconds": "How often each instance looks for due deliveries; it also looks "
+    "at once after it stores an event.",
+    "webhooks.concurrency": "Deliveries one instance sends at once.",
+    "webhooks.disable_after_seconds": "An endpoint whose every attempt has failed for this "
+    "long (default 5 days) is disabled; the dashboard says so and can enable it again.",
+    "webhooks.max_per_workspace": "Most webhooks one workspace may have.",
     "workspaces.invitation_ttl_hours": "How long an invitation link to a workspace can be "
     "accepted (7 days by default); each link works once, for the invited email only.",
 }

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the chat imports this module: its type is named, not import
     from chatbot.chat.service import ChatService
     from chatbot.dashboard.session import DashboardSessions
     from chatbot.knowledge.parse_pool import ParsePool
+    from chatbot.webhooks.subscriptions import Subscriptions
 
 SETTINGS = web.AppKey("settings", Settings)
 ROUTES = web.AppKey("routes", RouteTable)
@@ -40,3 +41,4 @@ DASHBOARD_SESSIONS: web.AppKey[DashboardSessions] = web.AppKey("dashboard_sessio
 PARSE_POOL: web.AppKey[ParsePool] = web.AppKey("parse_pool")
 API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")
 API_KEY_USAGE: web.AppKey[LastUsedRecorder] = web.AppKey("api_key_usage")
+WEBHOOKS: web.AppKey[Subscriptions] = web.AppKey("webhooks")

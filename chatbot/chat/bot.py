@@ -190,7 +190,7 @@ class BotRunner:
                     token = Event(bot_token_frame(conversation_id, delta), conversation_id)
                     chat.hub.publish(token, tenant_id, Audience.EVERYONE)
         try:
-            stored = await chat.store.append(Write(conversation_id, "bot", reply.text))
+            stored = await chat.append(Write(conversation_id, "bot", reply.text), tenant_id)
         except StoreUnavailable as exc:
             log.warning("bot: answer in %s not stored (%s)", conversation_id, exc)
             return

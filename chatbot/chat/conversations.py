@@ -8,21 +8,25 @@ A new conversation is stored at its first visitor message (see `chat.visitor_tok
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot.chat import visitor_tokens
-from chatbot.chat.store_batch import store_conversations
-from chatbot.chat.writes import NewConversation
+from chatbot.chat.store_batch import insert_webhook_rows, store_conversations
+from chatbot.chat.writes import NewConversation, webhook_rows
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import ConversationView, conversation_by_id, message_view
 from chatbot.storage.schema import conversations, erased_conversations, messages
 from chatbot.storage.values import as_utc, new_id, utcnow, visitor_id_of
+from chatbot.webhooks.events import STATUS_CHANGED, Hooks, conversation_data, event_rows
+
+# The webhooks of a workspace (None: it has none), from the instance's cache.
+HooksOf = Callable[[str], Awaitable[Hooks | None]]
 
 Status = Literal["bot", "waiting_for_human", "human", "closed"]
 MAX_TOKEN_LENGTH = 256
@@ -157,11 +161,24 @@ async def _latest_open(
     return OpenedConversation(stored, token, None)
 
 
-async def store_conversation(engine: AsyncEngine, new: NewConversation) -> bool:
+def _store_with_events(
+    connection: Connection, new: NewConversation, hooks: Hooks | None
+) -> set[str]:
+    foreign, stored_now = store_conversations(connection, [new])
+    if hooks is not None and stored_now:
+        rows = webhook_rows({new.id: hooks}, stored_now, (), {}, utcnow())
+        insert_webhook_rows(connection, rows)
+    return foreign
+
+
+async def store_conversation(
+    engine: AsyncEngine, new: NewConversation, hooks: Hooks | None = None
+) -> bool:
     """Store a conversation (with its greeting) before a frame other than a message needs it;
-    False if it cannot be: its chatbot is gone, or another visitor token holds its id."""
+    False if it cannot be: its chatbot is gone, or another visitor token holds its id. Its
+    webhook events go in the same transaction."""
     async with engine.begin() as connection:
-        foreign = await connection.run_sync(store_conversations, [new])
+        foreign = await connection.run_sync(_store_with_events, new, hooks)
         if foreign:
             return False
         c = conversations.c
@@ -177,12 +194,15 @@ async def change_status(
     only_from: Collection[str] | None = None,
     hand_off: bool = False,
     claim_for: str | None = None,
+    hooks_of: HooksOf | None = None,
 ) -> tuple[ConversationView | None, bool]:
     """Set the status (when it differs, and is one of `only_from` if given); with `claim_for`,
     also assign that user when nobody is (a takeover), in the same update.
 
     Returns the conversation as it is after the change, with its last message, and whether it
-    changed; (None, False) when the conversation does not exist.
+    changed; (None, False) when the conversation does not exist. A change's
+    `conversation.status_changed` event, when its workspace has webhooks for it, is written in
+    the same transaction.
     """
     c = conversations.c
     differs = c.status != status
@@ -195,7 +215,7 @@ async def change_status(
         condition.append(c.status.in_(list(only_from)))
     if hand_off:
         values["handed_off"] = True
-    return await _update(engine, conversation_id, condition, values)
+    return await _update(engine, conversation_id, condition, values, hooks_of=hooks_of)
 
 
 async def change_assignee(
@@ -209,8 +229,15 @@ async def change_assignee(
 
 
 async def _update(
-    engine: AsyncEngine, conversation_id: str, condition: list[Any], values: dict[str, Any]
+    engine: AsyncEngine,
+    conversation_id: str,
+    condition: list[Any],
+    values: dict[str, Any],
+    *,
+    hooks_of: HooksOf | None = None,
 ) -> tuple[ConversationView | None, bool]:
+    """Apply `values` where `condition` holds; with `hooks_of`, a change also writes its
+    `conversation.status_changed` events in the same transaction."""
     c = conversations.c
     async with engine.begin() as connection:
         changed = await connection.execute(
@@ -218,6 +245,11 @@ async def _update(
         )
         was_changed = changed.first() is not None
         view = await conversation_snapshot(connection, conversation_id)
+        if was_changed and view is not None and hooks_of is not None:
+            data = conversation_data(view.as_json(), view.workspace_id)
+            rows = event_rows(await hooks_of(view.workspace_id), STATUS_CHANGED, data, utcnow())
+            if rows:
+                await connection.run_sync(insert_webhook_rows, rows)
     return view, was_changed
 
 

@@ -219,7 +219,7 @@ class OperatorSession(SocketSession):
             frame.conversation_id, "operator", frame.text.strip(), frame.client_id, self.user.id
         )
         try:
-            stored = await self.chat.store.append(write)
+            stored = await self.chat.append(write, workspace_id)
         except ConversationGone:
             self._owned.pop(frame.conversation_id, None)
             raise FrameError(

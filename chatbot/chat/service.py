@@ -25,6 +25,7 @@ from chatbot.chat.store import MessageStore, Stored, Write
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView, conversation_by_id
 from chatbot.metrics import metrics_of
+from chatbot.webhooks.subscriptions import SUBSCRIPTIONS_CHANNEL, Subscriptions
 from chatbot.workspaces.repository import members as workspace_members
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class ChatService:
             timeout=max(10.0, settings.dependency_timeout_seconds * 2),
         )
         self.hub = RoomHub(app[keys.BROKER], on_erased=self._forget_answers)
+        self.webhooks = Subscriptions(engine)
         self.history = ChatHistory(engine)
         self.sockets = SocketShared(
             queue_size=settings.chat.outbound_queue_size,
@@ -65,6 +67,14 @@ class ChatService:
         limits_on = settings.rate_limits.enabled
         self.socket_cap = SocketCap(settings.chat.max_sockets_per_address if limits_on else None)
         self.stopping = False
+
+    async def append(self, write: Write, workspace_id: str) -> Stored:
+        """Store a message, with the webhook events of its workspace in the same transaction."""
+        hooks = write.hooks = await self.webhooks.hooks(workspace_id)
+        stored = await self.store.append(write)
+        if hooks is not None:
+            self.webhooks.written()
+        return stored
 
     def announce(
         self,
@@ -132,9 +142,11 @@ class ChatService:
             only_from=only_from,
             hand_off=hand_off,
             claim_for=claim_for,
+            hooks_of=self.webhooks.hooks,
         )
         if view is None or not changed:
             return view, False
+        self.webhooks.written()
         if status != "bot":
             self.bots.cancel(conversation_id)
         if before != view.status:
@@ -180,7 +192,7 @@ class ChatService:
         if online:
             return
         text = self.settings.offline_handoff_message
-        stored = await self.store.append(Write(view.id, "bot", text))
+        stored = await self.append(Write(view.id, "bot", text), view.workspace_id)
         self.announce(stored, view.workspace_id)
 
     async def close_sockets(self) -> None:
@@ -216,6 +228,9 @@ async def open_chat(app: web.Application, stack: AsyncExitStack) -> None:
     stack.push_async_callback(chat.hub.close)
     await chat.presence.start()
     stack.push_async_callback(chat.presence.close)
+    app[keys.BROKER].listen(chat.webhooks)
+    await app[keys.BROKER].subscribe(SUBSCRIPTIONS_CHANNEL)
+    app[keys.WEBHOOKS] = chat.webhooks
     await chat.store.start()
     stack.push_async_callback(chat.store.close)
     stack.push_async_callback(chat.bots.close)

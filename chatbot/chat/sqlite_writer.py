@@ -8,7 +8,7 @@ The server starts it (`python -m chatbot.chat.sqlite_writer DATABASE BATCH_MAX`)
 over the writer's standard input and output in frames: a 4-byte length, then a pickle.
 
 - server → writer: a list of writes, each a tuple (conversation_id, role, text, client_id,
-  author_id, new_conversation). The server sends what was appended since its last frame, one
+  author_id, new_conversation, hooks). The server sends what was appended since its last frame, one
   frame at a time: the next once the writer has answered.
 - server → writer, last: STOP (a pickled None), in an orderly stop.
 - writer → server: one frame per transaction: (outcomes, failure). The outcomes answer the
@@ -131,7 +131,15 @@ STOP = frame(None)
 def encode_writes(writes: Sequence[Write]) -> bytes:
     return frame(
         [
-            (w.conversation_id, w.role, w.text, w.client_id, w.author_id, w.new_conversation)
+            (
+                w.conversation_id,
+                w.role,
+                w.text,
+                w.client_id,
+                w.author_id,
+                w.new_conversation,
+                w.hooks,
+            )
             for w in writes
         ]
     )

@@ -36,14 +36,23 @@ from chatbot.chat.writes import (
     NewConversation,
     Stored,
     Write,
+    hooks_of,
     is_refused,
     new_conversations,
     outcomes,
+    webhook_rows,
 )
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import message_view
-from chatbot.storage.schema import chatbots, conversations, erased_conversations, messages
+from chatbot.storage.schema import (
+    chatbots,
+    conversations,
+    erased_conversations,
+    messages,
+    webhook_deliveries,
+)
 from chatbot.storage.values import as_utc, utcnow, visitor_id_of
+from chatbot.webhooks.events import Row, as_values
 
 _c = conversations.c
 _NOW = bindparam("now", type_=DateTime(timezone=True))
@@ -90,6 +99,13 @@ _ADVANCE = (
 )
 
 _INSERT_MESSAGES = insert(messages)
+_INSERT_DELIVERIES = insert(webhook_deliveries)
+
+
+def insert_webhook_rows(connection: Connection, rows: list[Row]) -> None:
+    """Write these events to the outbox, in the connection's transaction."""
+    if rows:
+        connection.execute(_INSERT_DELIVERIES, as_values(rows))
 
 
 @lru_cache(maxsize=512)
@@ -156,16 +172,18 @@ def _advance(
     return state
 
 
-def store_conversations(connection: Connection, new: Sequence[NewConversation]) -> set[str]:
+def store_conversations(
+    connection: Connection, new: Sequence[NewConversation]
+) -> tuple[set[str], list[NewConversation]]:
     """Store the conversations not stored yet, each with its greeting as seq 1, in the
     connection's transaction; returns the ids already stored under another visitor token (or
-    for another verified user).
+    for another verified user), and the conversations stored now.
 
     A conversation whose chatbot is gone, or that was erased, is not stored (its write finds no
     conversation).
     """
     if not new:
-        return set()
+        return set(), []
     chatbot_ids = {c.chatbot_id for c in new}
     live = set(connection.scalars(select(chatbots.c.id).where(chatbots.c.id.in_(chatbot_ids))))
     erased_ids = erased_conversations.c.id
@@ -211,20 +229,22 @@ def store_conversations(connection: Connection, new: Sequence[NewConversation]) 
                 for g in greetings
             ],
         )
+    stored_now = [c for c in new if c.id in inserted]
     others = {c.id: (c.visitor_token_hash, c.user_id) for c in new if c.id not in inserted}
     if not others:
-        return set()
+        return set(), stored_now
     stored = connection.execute(
         select(_c.id, _c.visitor_token_hash, _c.user_id).where(_c.id.in_(list(others)))
     ).all()
-    return {row.id for row in stored if (row.visitor_token_hash, row.user_id) != others[row.id]}
+    foreign = {row.id for row in stored if (row.visitor_token_hash, row.user_id) != others[row.id]}
+    return foreign, stored_now
 
 
 def commit_batch(
     connection: Connection, writes: Sequence[Write]
 ) -> list[Stored | ConversationGone]:
     """Store `writes` in the connection's transaction: each a Stored, or ConversationGone."""
-    foreign = store_conversations(connection, new_conversations(writes))
+    foreign, stored_now = store_conversations(connection, new_conversations(writes))
     existing = stored_client_ids(connection, (key for w in writes if (key := w.key) is not None))
     fresh = [w for w in writes if w.key not in existing and not is_refused(w, foreign)]
     now = utcnow()
@@ -245,4 +265,7 @@ def commit_batch(
     ]
     if rows:
         connection.execute(_INSERT_MESSAGES, rows)
+    hooked = hooks_of(writes)
+    if hooked:
+        insert_webhook_rows(connection, webhook_rows(hooked, stored_now, created, state, now))
     return results

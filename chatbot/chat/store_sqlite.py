@@ -21,12 +21,15 @@ from chatbot.chat.writes import (
     NewConversation,
     Stored,
     Write,
+    hooks_of,
     is_refused,
     new_conversations,
     outcomes,
+    webhook_rows,
 )
 from chatbot.conversations.message import MessageView
 from chatbot.storage.values import utcnow, visitor_id_of
+from chatbot.webhooks.events import DELIVERY_COLUMNS, Row
 
 _MESSAGE_COLUMNS = "id, seq, conversation_id, role, text, client_id, created_at"
 _INSERT = (
@@ -45,6 +48,10 @@ _INSERT_CONVERSATION = (
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 _STORED_OWNER_OF = "SELECT visitor_token_hash, user_id FROM conversations WHERE id = ?"
+_INSERT_DELIVERY = (
+    f"INSERT INTO webhook_deliveries ({', '.join(DELIVERY_COLUMNS)})"  # noqa: S608 (no input)
+    f" VALUES ({', '.join('?' * len(DELIVERY_COLUMNS))})"
+)
 
 
 def _stamp(value: datetime) -> str:
@@ -145,9 +152,20 @@ def _advance(
     return state
 
 
-def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation]) -> set[str]:
+def _insert_webhook_rows(cursor: sqlite3.Cursor, rows: list[Row]) -> None:
+    """Write these events to the outbox, times as SQLAlchemy stores them."""
+    cursor.executemany(
+        _INSERT_DELIVERY,
+        [tuple(_stamp(v) if isinstance(v, datetime) else v for v in row) for row in rows],
+    )
+
+
+def _store_conversations(
+    cursor: sqlite3.Cursor, new: Sequence[NewConversation]
+) -> tuple[set[str], list[NewConversation]]:
     """As `store_batch.store_conversations`: one statement each (a first message is rare)."""
     foreign: set[str] = set()
+    stored_now: list[NewConversation] = []
     for c in new:
         values = (
             c.id,
@@ -163,6 +181,7 @@ def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation])
             c.id,
         )
         if cursor.execute(_INSERT_CONVERSATION, values).fetchall():
+            stored_now.append(c)
             if (g := c.greeting) is not None:
                 stamp = _stamp(g.created_at)
                 row = (g.id, g.conversation_id, g.seq, g.role, g.text, None, None, stamp)
@@ -171,7 +190,7 @@ def _store_conversations(cursor: sqlite3.Cursor, new: Sequence[NewConversation])
         stored = cursor.execute(_STORED_OWNER_OF, (c.id,)).fetchone()
         if stored is not None and tuple(stored) != (c.visitor_token_hash, c.user_id):
             foreign.add(c.id)
-    return foreign
+    return foreign, stored_now
 
 
 def commit_batch_sqlite(
@@ -184,7 +203,7 @@ def commit_batch_sqlite(
         # stores one of these client_ids between the check and the insert.
         cursor.execute("BEGIN IMMEDIATE")
         new = new_conversations(writes)
-        foreign = _store_conversations(cursor, new) if new else set()
+        foreign, stored_now = _store_conversations(cursor, new) if new else (set(), [])
         keys = {key for write in writes if (key := write.key) is not None}
         existing = _stored(cursor, keys)
         now = utcnow()
@@ -209,6 +228,9 @@ def commit_batch_sqlite(
         ]
         if rows:
             cursor.executemany(_INSERT, rows)
+        hooked = hooks_of(writes)
+        if hooked:
+            _insert_webhook_rows(cursor, webhook_rows(hooked, stored_now, created, state, now))
         connection.commit()
         return results
     except BaseException:

@@ -239,7 +239,7 @@ class VisitorSession(SocketSession):
             new_conversation=unstored,
         )
         try:
-            stored = await self.chat.store.append(write)
+            stored = await self.chat.append(write, self.tenant_id)
         except ConversationGone:
             self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
             return
@@ -282,7 +282,8 @@ class VisitorSession(SocketSession):
         # Operators must see a conversation that waits for them: it is stored now.
         unstored = self.socket.unstored
         if unstored is not None:
-            if not await store_conversation(self.chat.engine, unstored):
+            hooks = await self.chat.webhooks.hooks(self.tenant_id)
+            if not await store_conversation(self.chat.engine, unstored, hooks):
                 self.socket.close(CLOSE_CONVERSATION_GONE, "the conversation no longer exists")
                 return
             self.socket.unstored = None

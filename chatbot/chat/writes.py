@@ -13,6 +13,15 @@ from typing import Any, Literal
 
 from chatbot.conversations.message import MessageView
 from chatbot.storage.values import new_id
+from chatbot.webhooks.events import (
+    CONVERSATION_CREATED,
+    MESSAGE_CREATED,
+    Hooks,
+    Row,
+    event_rows,
+    message_data,
+    new_conversation_data,
+)
 
 Role = Literal["visitor", "bot", "operator"]
 
@@ -68,6 +77,8 @@ class Write:
     client_id: str | None = None
     author_id: str | None = None
     new_conversation: NewConversation | None = None  # stored first, in the same transaction
+    # The workspace's webhooks, when it has any: their events go in the same transaction.
+    hooks: Hooks | None = None
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -167,6 +178,48 @@ def outcomes(
             )
         )
     return results, created
+
+
+def hooks_of(writes: Sequence[Write]) -> dict[str, Hooks]:
+    """The webhooks of each conversation the writes touch, for those whose workspace has any."""
+    return {w.conversation_id: w.hooks for w in writes if w.hooks is not None}
+
+
+def webhook_rows(
+    hooked: Mapping[str, Hooks],
+    stored_now: Sequence[NewConversation],
+    created: Sequence[tuple[Write, MessageView]],
+    state: Mapping[str, ConversationState],
+    now: datetime,
+) -> list[Row]:
+    """The outbox rows of a transaction (every commit path shares this): `conversation.created`
+    for each conversation it stored (and `message.created` for its greeting), then
+    `message.created` for each new message; only in conversations in `hooked`."""
+    rows: list[Row] = []
+    for conversation in stored_now:
+        hooks = hooked.get(conversation.id)
+        if hooks is None:
+            continue
+        greeting = conversation.greeting
+        data = new_conversation_data(
+            conversation.id,
+            conversation.chatbot_id,
+            hooks.workspace_id,
+            conversation.started_at,
+            greeting,
+        )
+        rows += event_rows(hooks, CONVERSATION_CREATED, data, now)
+        if greeting is not None:
+            greeting_data = message_data(greeting, conversation.chatbot_id, hooks.workspace_id)
+            rows += event_rows(hooks, MESSAGE_CREATED, greeting_data, now)
+    for write, message in created:
+        hooks = hooked.get(write.conversation_id)
+        if hooks is None:
+            continue
+        chatbot_id = state[write.conversation_id].chatbot_id
+        data = message_data(message, chatbot_id, hooks.workspace_id)
+        rows += event_rows(hooks, MESSAGE_CREATED, data, now)
+    return rows
 
 
 @dataclass(slots=True)

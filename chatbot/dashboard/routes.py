@@ -12,6 +12,7 @@ from chatbot.dashboard import (
     chatbot_views,
     inbox_views,
     knowledge_views,
+    webhook_views,
     workspace_views,
 )
 from chatbot.dashboard.session import DashboardSessions
@@ -20,6 +21,8 @@ from chatbot.http.routing import Handler, RouteTable
 BASE = "/dashboard"
 CHATBOT = BASE + "/chatbots/{chatbot_id}"
 KNOWLEDGE = CHATBOT + "/knowledge"
+WEBHOOKS = BASE + "/workspaces/{workspace_id}/webhooks"
+WEBHOOK = WEBHOOKS + "/{webhook_id}"
 
 _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", BASE + "/", account_views.home),
@@ -56,6 +59,13 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", KNOWLEDGE + "/{entry_id}/", knowledge_views.entry_edit),
     ("POST", KNOWLEDGE + "/{entry_id}/", knowledge_views.entry_update),
     ("POST", KNOWLEDGE + "/{entry_id}/delete/", knowledge_views.entry_delete),
+    ("GET", BASE + "/webhooks/", webhook_views.webhooks_home),
+    ("GET", WEBHOOKS + "/", webhook_views.webhook_list),
+    ("POST", WEBHOOKS + "/", webhook_views.webhook_create),
+    ("POST", WEBHOOK + "/delete/", webhook_views.webhook_delete),
+    ("POST", WEBHOOK + "/enable/", webhook_views.webhook_enable),
+    ("POST", WEBHOOK + "/test/", webhook_views.webhook_test),
+    ("POST", WEBHOOK + "/deliveries/{delivery_id}/retry/", webhook_views.delivery_retry),
     ("POST", BASE + "/workspace/", workspace_views.switch_workspace),
     ("POST", BASE + "/workspaces/new/", workspace_views.workspace_create),
     ("GET", BASE + "/members/", workspace_views.members_page),

@@ -101,7 +101,7 @@ class Answer:
             return AnswerResult(usage, self._status)
         chat, tenant_id = self._chat, self.chatbot.workspace_id
         try:
-            stored = await chat.store.append(Write(self.conversation_id, "bot", answer))
+            stored = await chat.append(Write(self.conversation_id, "bot", answer), tenant_id)
         except (StoreUnavailable, ConversationGone) as exc:
             # The caller has the answer already; only the record of it is lost.
             log.warning("openai api: answer in %s not stored (%r)", self.conversation_id, exc)
@@ -164,7 +164,7 @@ async def _store_question(
     stored: Stored | None = None
     for write in writes:
         try:
-            stored = await chat.store.append(write)
+            stored = await chat.append(write, chatbot.workspace_id)
         except StoreUnavailable as exc:
             raise ServiceUnavailable(
                 f"the message could not be stored ({exc}); send the request again shortly"

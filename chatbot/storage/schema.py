@@ -323,3 +323,48 @@ api_keys = Table(
     _created_at(),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
 )
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False, default=list),
+    Column("secret", String(100), nullable=False),  # whsec_...: needed in clear to sign
+    _created_at(),
+    # Set at the first failed attempt after a success (or since creation); cleared by a success.
+    Column("failing_since", DateTime(timezone=True), nullable=True),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    Column("disabled_reason", Text, nullable=True),
+)
+
+# The outbox: one row per event and webhook, written in the transaction of the change that
+# caused the event, and sent from there by the dispatcher.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "webhook_id", ID, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("event_id", String(64), nullable=False),  # the webhook-id header, the same on retries
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the exact JSON sent, the same on retries
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    # When the next attempt is due; NULL once delivered or failed (out of the dispatcher's index).
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True, index=True),
+    # An instance making an attempt holds the row until then; after a crash it is free again.
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    _created_at(),
+)

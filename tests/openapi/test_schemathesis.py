@@ -53,6 +53,8 @@ async def server(
             # so generated URLs such as http://[::afd:97d:93:e8bd:85:e] would be valid requests
             # refused; tests/chatbots/test_chatbot_base_url_policy.py covers that rule.
             "CHATBOT_BRAINS__ALLOW_PRIVATE_BASE_URLS": "true",
+            # The same for a webhook's URL (tests/webhooks covers that rule).
+            "CHATBOT_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true",
         },
         cwd=tmp_path,
     )
@@ -73,6 +75,8 @@ class Seed:
     conversation_id: str
     visitor_id: str
     workspace_id: str
+    webhook_id: str
+    delivery_id: str
     user_id: str
     invitation_token: str
 
@@ -104,7 +108,9 @@ async def seed(base_url: str, token: str) -> Seed:
                 if frame["type"] == "message" and frame["message"]["role"] == "bot":
                     break
         me = await (await session.get(base_url + "/auth/me/")).json()
-        workspace_id = chatbot["workspace_id"]
+        listed = await (await session.get(base_url + "/api/workspaces/")).json()
+        workspace_id = next(w["id"] for w in listed["items"] if w["role"] == "owner")
+        assert workspace_id == chatbot["workspace_id"], (listed, chatbot)
         # Addressed to the account itself: accepting it keeps the role it has (owner).
         response = await session.post(
             base_url + f"/api/workspaces/{workspace_id}/invitations/",
@@ -112,12 +118,23 @@ async def seed(base_url: str, token: str) -> Seed:
         )
         invitation = await response.json()
         assert response.status == 201, invitation
+        hooks = base_url + f"/api/workspaces/{workspace_id}/webhooks/"
+        response = await session.post(
+            hooks, json={"url": "https://hooks.example.com/chat", "events": ["message.created"]}
+        )
+        webhook = await response.json()
+        assert response.status == 201, webhook
+        response = await session.post(hooks + f"{webhook['id']}/test/")
+        delivery = await response.json()
+        assert response.status == 202, delivery
         return Seed(
             chatbot["id"],
             entry["id"],
             welcome["conversation_id"],
             welcome["visitor_id"],
             workspace_id,
+            webhook["id"],
+            delivery["id"],
             me["id"],
             invitation["token"],
         )
@@ -208,6 +225,24 @@ def schemathesis_config(known: Seed | None) -> str:
             "user_id": known.user_id,
         },
         ("POST /api/invitations/{token}/accept/",): {"token": known.invitation_token},
+        (
+            "POST /api/workspaces/{workspace_id}/webhooks/",
+            "GET /api/workspaces/{workspace_id}/webhooks/",
+        ): {"workspace_id": known.workspace_id},
+        (
+            "GET /api/workspaces/{workspace_id}/webhooks/{webhook_id}/",
+            "PATCH /api/workspaces/{workspace_id}/webhooks/{webhook_id}/",
+            "POST /api/workspaces/{workspace_id}/webhooks/{webhook_id}/test/",
+            "GET /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/",
+        ): {"workspace_id": known.workspace_id, "webhook_id": known.webhook_id},
+        (
+            "POST /api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/"
+            "{delivery_id}/retry/",
+        ): {
+            "workspace_id": known.workspace_id,
+            "webhook_id": known.webhook_id,
+            "delivery_id": known.delivery_id,
+        },
     }
     seeded = [
         f"[[operations]]\ninclude-name = {json.dumps(list(names))}\n"

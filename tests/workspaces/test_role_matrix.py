@@ -45,6 +45,9 @@ CHANGE = _codes(200, 200, 403, 404)
 CREATE = _codes(201, 201, 403, 404)
 DELETE = _codes(204, 204, 403, 404)
 MANAGE_READ = _codes(200, 200, 403, 404)
+ACCEPTED = _codes(202, 202, 403, 404)
+# A public address (never called: the matrix only reads the answers).
+HOOK_URL = "https://hooks.example.com/chat"
 
 # (method, path as documented): (body, expected status per role). Path parameters are filled
 # from a fresh workspace for every call; a body may be a callable (a multipart form).
@@ -94,6 +97,26 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
         {"model": "{slug}", "messages": [{"role": "user", "content": "Hello"}]},
         READ,
     ),
+    ("POST", "/api/workspaces/{workspace_id}/webhooks/"): (
+        {"url": HOOK_URL, "events": ["message.created"]},
+        CREATE,
+    ),
+    ("GET", "/api/workspaces/{workspace_id}/webhooks/"): (None, MANAGE_READ),
+    ("GET", "/api/workspaces/{workspace_id}/webhooks/{webhook_id}/"): (None, MANAGE_READ),
+    ("PATCH", "/api/workspaces/{workspace_id}/webhooks/{webhook_id}/"): (
+        {"enabled": True},
+        CHANGE,
+    ),
+    ("DELETE", "/api/workspaces/{workspace_id}/webhooks/{webhook_id}/"): (None, DELETE),
+    ("POST", "/api/workspaces/{workspace_id}/webhooks/{webhook_id}/test/"): (None, ACCEPTED),
+    ("GET", "/api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/"): (
+        None,
+        MANAGE_READ,
+    ),
+    (
+        "POST",
+        "/api/workspaces/{workspace_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry/",
+    ): (None, ACCEPTED),
 }
 
 
@@ -167,6 +190,8 @@ async def _fresh_ids(api: AppClient, team: Team, template: str) -> dict[str, str
             api, owner, f"/api/workspaces/{team.workspace_id}/api-keys/", {"name": "Fresh"}
         )
         ids["key_id"] = key["id"]
+    if "{webhook_id}" in template:
+        ids.update(await _fresh_webhook(api, team))
     if any(name in template for name in ("{chatbot_id}", "{conversation_id}", "{slug}")):
         bot = await _created(api, owner, "/api/chatbots/", {"name": "Bot", "greeting": ""})
         ids["chatbot_id"], ids["slug"] = bot["id"], bot["slug"]
@@ -186,6 +211,21 @@ async def _fresh_ids(api: AppClient, team: Team, template: str) -> dict[str, str
             )
             ids["visitor_id"] = (await listed.json())["items"][0]["visitor_id"]
     return ids
+
+
+async def _fresh_webhook(api: AppClient, team: Team) -> dict[str, str]:
+    """A new webhook with one delivery (a test event); the earlier ones are deleted so that
+    the workspace stays under its cap of webhooks."""
+    owner = team.owner
+    hooks = f"/api/workspaces/{team.workspace_id}/webhooks/"
+    listed = await (await api.get(hooks, headers=owner.headers)).json()
+    for item in listed["items"]:
+        await api.delete(f"{hooks}{item['id']}/", headers=owner.headers)
+    webhook = await _created(api, owner, hooks, {"url": HOOK_URL, "events": ["message.created"]})
+    response = await api.post(f"{hooks}{webhook['id']}/test/", headers=owner.headers)
+    assert response.status == 202, await response.text()
+    delivery = await response.json()
+    return {"webhook_id": webhook["id"], "delivery_id": delivery["id"]}
 
 
 def _filled(body: Any, ids: dict[str, str]) -> Any:
