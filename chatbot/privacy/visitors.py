@@ -15,8 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot import keys
 from chatbot.conversations.repository import messages_after
-from chatbot.storage.schema import conversations, erased_conversations, messages
+from chatbot.storage.schema import (
+    conversations,
+    erased_conversations,
+    messages,
+    webhook_deliveries,
+)
 from chatbot.storage.values import VISITOR_ID_LENGTH, iso, utcnow
+from chatbot.webhooks.events import VISITOR_ERASED, Row, as_values, erased_data, event_rows
 
 VISITOR_ID_PATTERN = f"^[0-9a-f]{{{VISITOR_ID_LENGTH}}}$"
 _VISITOR_ID = re.compile(VISITOR_ID_PATTERN)
@@ -94,7 +100,11 @@ async def erase_visitor(
     app: web.Application, chatbot_id: str, tenant_id: str, visitor_id: str
 ) -> int:
     """Delete the visitor's conversations of this chatbot with their messages and identity
-    data, then make every instance forget them (their sockets close); returns how many."""
+    data, with the `visitor.erased` event of the workspace's webhooks subscribed to it in the
+    same transaction, then make every instance forget them (their sockets close); returns how
+    many."""
+    subscriptions = app[keys.WEBHOOKS]
+    hooks = await subscriptions.hooks(tenant_id)
     async with app[keys.ENGINE].begin() as connection:
         c = conversations.c
         found = await connection.scalars(
@@ -102,5 +112,14 @@ async def erase_visitor(
         )
         ids = list(found)
         await delete_conversations(connection, ids, erased=True)
+        rows: list[Row] = []
+        if ids:
+            now = utcnow()
+            data = erased_data(chatbot_id, tenant_id, visitor_id, ids, now)
+            rows = event_rows(hooks, VISITOR_ERASED, data, now)
+        if rows:
+            await connection.execute(insert(webhook_deliveries), as_values(rows))
+    if rows:
+        subscriptions.written()
     await app[keys.CHAT].hub.erase(tenant_id, ids)
     return len(ids)

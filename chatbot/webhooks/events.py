@@ -6,7 +6,7 @@ Pure and free of SQLAlchemy: the SQLite writer process builds its rows with it t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -16,9 +16,10 @@ from chatbot.storage.values import iso, new_id
 CONVERSATION_CREATED = "conversation.created"
 MESSAGE_CREATED = "message.created"
 STATUS_CHANGED = "conversation.status_changed"
+VISITOR_ERASED = "visitor.erased"
 # What "send test event" sends, to one webhook only; nobody subscribes to it.
 TEST_EVENT = "webhook.test"
-EVENT_TYPES = (CONVERSATION_CREATED, MESSAGE_CREATED, STATUS_CHANGED)
+EVENT_TYPES = (CONVERSATION_CREATED, MESSAGE_CREATED, STATUS_CHANGED, VISITOR_ERASED)
 
 # The outbox row's columns, in the order `event_rows` builds them.
 DELIVERY_COLUMNS = (
@@ -105,3 +106,22 @@ def new_conversation_data(
         "last_message": None if greeting is None else greeting.as_json(),
     }
     return conversation_data(conversation, workspace_id)
+
+
+def erased_data(
+    chatbot_id: str,
+    workspace_id: str,
+    visitor_id: str,
+    conversation_ids: Sequence[str],
+    erased_at: datetime,
+) -> dict[str, Any]:
+    """A `visitor.erased` event's data: ids and a count only, no message text nor identity
+    data, so that receivers can erase their own copies without learning anything new."""
+    return {
+        "chatbot_id": chatbot_id,
+        "workspace_id": workspace_id,
+        "visitor_id": visitor_id,
+        "conversations": len(conversation_ids),
+        "conversation_ids": list(conversation_ids),
+        "erased_at": iso(erased_at),
+    }

@@ -17,7 +17,9 @@ _URL = re.compile(URL_PATTERN)
 MAX_DELIVERIES = 200
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
-EventType = Literal["conversation.created", "message.created", "conversation.status_changed"]
+EventType = Literal[
+    "conversation.created", "message.created", "conversation.status_changed", "visitor.erased"
+]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
 

@@ -40,10 +40,14 @@ def keys_path(workspace_id: str) -> str:
 
 
 async def create_key(
-    client: AppClient, member: Member, name: str = "CRM sync", workspace_id: str | None = None
+    client: Any,
+    member: Member,
+    name: str = "CRM sync",
+    workspace_id: str | None = None,
+    base_url: str = "",
 ) -> dict[str, Any]:
     """`POST .../api-keys/` as `member` (in their own workspace unless named): the answer."""
-    path = keys_path(workspace_id or member.workspace_id)
+    path = base_url + keys_path(workspace_id or member.workspace_id)
     response = await client.post(path, json={"name": name}, headers=member.headers)
     body: dict[str, Any] = await response.json()
     assert response.status == 201, body

@@ -15,8 +15,10 @@ import openai
 import pytest
 from aiohttp import web
 from api_support import bearer, create_chatbot, register
+from apikeys.apikeys_support import Member, create_key
 from openai_support import OPENING_HOURS, Owner, owner_with_knowledge_chatbot
 from production.production_support import running, server_env
+from webhook_support import own_workspace_id
 
 from support import FakeModel, ServerProcess
 
@@ -125,6 +127,67 @@ async def test_an_unknown_model_raises_not_found(server: ServerProcess, owner: O
     assert raised.value.code == "model_not_found"
     assert raised.value.param == "model"
     assert raised.value.type == "invalid_request_error"
+
+
+async def test_an_api_key_serves_its_own_workspace_until_revoked(
+    server: ServerProcess, owner: Owner
+) -> None:
+    """An API key (not an access token) as the client's `api_key`: the models of its own
+    workspace only, a streamed answer, then AuthenticationError once the key is deleted."""
+    base = server.base_url
+    async with aiohttp.ClientSession() as http:
+        workspace_id = await own_workspace_id(http, owner.headers, base)
+        # The same account owns a second workspace, and a stranger has a chatbot too.
+        response = await http.post(
+            f"{base}/api/workspaces/", json={"name": "Second shop"}, headers=owner.headers
+        )
+        assert response.status == 201, await response.text()
+        second_id = (await response.json())["id"]
+        second = await create_chatbot(
+            http, owner.headers, base_url=base, name="Second", workspace_id=second_id
+        )
+        stranger = bearer((await register(http, base_url=base))["access"])
+        await create_chatbot(http, stranger, base_url=base, name="Stranger")
+        member = Member(user_id="", headers=owner.headers, workspace_id=workspace_id)
+        created = await create_key(http, member, "Support widget", base_url=base)
+
+    key = created["key"]
+    assert key != key_of(owner)
+    async with client_for(server, key_of(owner)) as client:
+        # The account's access token sees both of its workspaces.
+        models = await client.models.list()
+        assert {model.id for model in models.data} == {owner.slug, second["slug"]}
+    async with client_for(server, key) as client:
+        models = await client.models.list()
+        assert [(m.id, m.owned_by) for m in models.data] == [(owner.slug, workspace_id)]
+
+        stream = await client.chat.completions.create(
+            model=owner.slug,
+            messages=[{"role": "user", "content": "When are you open?"}],
+            stream=True,
+        )
+        deltas = [
+            chunk.choices[0].delta.content
+            async for chunk in stream
+            if chunk.choices and chunk.choices[0].delta.content
+        ]
+        assert "".join(deltas) == OPENING_HOURS
+        with pytest.raises(openai.NotFoundError):  # the other workspace's chatbot
+            await client.chat.completions.create(
+                model=second["slug"], messages=[{"role": "user", "content": "Hi"}]
+            )
+
+        async with aiohttp.ClientSession() as http:
+            path = f"{base}/api/workspaces/{workspace_id}/api-keys/{created['id']}/"
+            response = await http.delete(path, headers=owner.headers)
+            assert response.status == 204, await response.text()
+        with pytest.raises(openai.AuthenticationError) as raised:
+            await client.models.list()
+        assert raised.value.status_code == 401
+        with pytest.raises(openai.AuthenticationError):
+            await client.chat.completions.create(
+                model=owner.slug, messages=[{"role": "user", "content": "Hi"}]
+            )
 
 
 async def test_a_bad_key_raises_authentication_error(server: ServerProcess, owner: Owner) -> None:
