@@ -73,9 +73,11 @@ async def operator_acts(
     *,
     status: str | None = None,
     texts: tuple[str, ...] = (),
+    client_prefix: str = "op",
 ) -> None:
     """The chatbot's operator sets the conversation's status (takeover, release, close) and then
-    sends these messages into it, each acknowledged before the next."""
+    sends these messages into it, each acknowledged before the next. A second operator in the
+    same conversation needs its own `client_prefix` (client ids are unique per conversation)."""
     async with client.ws_connect(AGENT_PATH, headers=headers) as ws:
         await _frame_where(ws, lambda frame: frame["type"] == "auth_ok")
         if status is not None:
@@ -90,7 +92,7 @@ async def operator_acts(
                 ),
             )
         for number, text in enumerate(texts, start=1):
-            client_id = f"op{number}"
+            client_id = f"{client_prefix}{number}"
             message = {"conversation_id": conversation_id, "text": text, "client_id": client_id}
             await ws.send_json({"type": "message", **message})
             await _frame_where(ws, _message_of("operator", client_id=client_id))

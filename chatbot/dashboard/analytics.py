@@ -88,13 +88,13 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _as_datetime(value: Any) -> datetime:
+def as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return as_utc(value)
     return as_utc(datetime.fromisoformat(str(value)))
 
 
-def _owned(workspace_ids: Collection[str], chatbot_id: str | None) -> list[Any]:
+def owned(workspace_ids: Collection[str], chatbot_id: str | None) -> list[Any]:
     conditions: list[Any] = [chatbots.c.workspace_id.in_(list(workspace_ids))]
     if chatbot_id is not None:
         conditions.append(chatbots.c.id == chatbot_id)
@@ -164,8 +164,8 @@ async def _answer_times(
     for row in await connection.execute(query):
         if row.asked is None:
             continue  # the operator wrote first: nobody was waiting
-        answered_at = _as_datetime(row.answered)
-        seconds = (answered_at - _as_datetime(row.asked)).total_seconds()
+        answered_at = as_datetime(row.answered)
+        seconds = (answered_at - as_datetime(row.asked)).total_seconds()
         waits[answered_at.date()].append(max(0.0, seconds))
     result.answer_seconds = dict(waits)
 
@@ -178,7 +178,7 @@ async def analytics(
 ) -> Analytics:
     """The workspaces' analytics for the range (one chatbot's when `chatbot_id` is given)."""
     result = Analytics(range=date_range)
-    conditions = _owned(workspace_ids, chatbot_id)
+    conditions = owned(workspace_ids, chatbot_id)
     dialect = engine.dialect.name
     async with engine.connect() as connection:
         await _conversations(connection, result, conditions, dialect)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,11 +12,13 @@ from chatbot import keys
 from chatbot.chatbots import repository as chatbots_repo
 from chatbot.dashboard.analytics import DateRange, analytics
 from chatbot.dashboard.charts import Series, duration, stacked_bars
+from chatbot.dashboard.member_analytics import member_analytics
 from chatbot.dashboard.pages import page, render
-from chatbot.dashboard.workspace_context import shown_workspace_ids
+from chatbot.dashboard.workspace_context import current_workspace, shown_workspace_ids
 from chatbot.spend.ledger import days_spent
 from chatbot.spend.notices import budget_notices
 from chatbot.storage.values import utcnow
+from chatbot.workspaces.repository import members
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -48,6 +51,42 @@ def date_range(query: Any, today: date) -> tuple[DateRange, str]:
         problems.append(f"At most {MAX_DAYS} days at once: showing the last {MAX_DAYS} days.")
         start = end - timedelta(days=MAX_DAYS - 1)
     return DateRange(start, end), " ".join(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """A line of the per-member table."""
+
+    user_id: str
+    name: str
+    email: str
+    handled: int
+    median_first_response: str
+
+
+async def member_rows(
+    request: web.Request, selected: DateRange, chatbot_id: str | None
+) -> list[MemberRow]:
+    """Each member of the current workspace, with what they handled in the range."""
+    current = current_workspace(request)
+    if current is None:
+        return []
+    engine = request.app[keys.ENGINE]
+    stats = await member_analytics(engine, [current.workspace_id], selected, chatbot_id)
+    rows = []
+    for member in await members(engine, current.workspace_id):
+        found = stats.get(member.user_id)
+        median = None if found is None else found.median_first_response
+        rows.append(
+            MemberRow(
+                member.user_id,
+                member.name,
+                member.email,
+                0 if found is None else found.handled,
+                "–" if median is None else duration(median),
+            )
+        )
+    return rows
 
 
 @page()
@@ -120,6 +159,7 @@ async def analytics_page(request: web.Request) -> web.StreamResponse:
         "chatbots": chatbots,
         "chatbot_id": chatbot_id,
         "charts": charts,
+        "members": await member_rows(request, selected, chatbot_id),
         "budget_notices": await budget_notices(engine, shown, utcnow().date()),
         "kpis": [
             ("Conversations", str(data.total_conversations)),

@@ -1,22 +1,18 @@
-"""A team in real browsers: an owner invites an agent, the agent takes over a visitor's request
-for a person, the owner's Inbox shows it assigned to the agent; removed, the agent's Inbox stops
-updating. Three Chromium profiles against one `chatbot serve` process.
-
-The invitation is made and accepted over REST (with each person's own login), the removal too:
-the Members page is not part of this change.
+"""A team in real browsers: an owner invites an agent on the Members page, the agent opens the
+invitation link in their own browser and accepts it, takes over a visitor's request for a person,
+and the owner's Inbox shows it assigned to the agent; removed on the Members page, the agent's
+Inbox stops updating. Three Chromium profiles against one `chatbot serve` process.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from .dashboard_support import PASSWORD, unique_email
-from .test_dashboard_browser import create_chatbot, open_widget, visitor_says
+from .test_dashboard_browser import add_question, create_chatbot, open_widget, visitor_says
 from support import ServerProcess, browser_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,20 +28,16 @@ async def sign_up(page: Page, base: str, name: str, email: str) -> None:
     await expect(page).to_have_url(re.compile(r"/dashboard/chatbots/new/$"))
 
 
-async def _api(
-    http: aiohttp.ClientSession, method: str, path: str, status: int, **options: Any
-) -> Any:
-    async with http.request(method, path, **options) as response:
-        body = await response.json() if response.status != 204 else None
-        assert response.status == status, body
-        return body
-
-
-async def _login(http: aiohttp.ClientSession, email: str) -> dict[str, str]:
-    body = await _api(
-        http, "POST", "/auth/login/", 200, json={"email": email, "password": PASSWORD}
-    )
-    return {"Authorization": f"Bearer {body['access']}"}
+async def invite_on_members_page(members: Page, base: str, email: str) -> str:
+    """The owner invites `email` as an agent; returns the invitation link the page shows."""
+    await members.goto(base + "/dashboard/members/")
+    await members.get_by_label("Email", exact=True).fill(email)
+    await members.get_by_label("Role", exact=True).select_option("agent")
+    await members.get_by_role("button", name="Create invitation link").click()
+    link = members.locator("[data-role=invite-url]")
+    await expect(link).to_have_value(re.compile(r"/dashboard/invitations/[^/]+/$"))
+    await expect(members.locator("[data-role=pending-invitations]")).to_contain_text(email)
+    return await link.input_value()
 
 
 async def test_an_agent_works_the_owners_inbox_until_removed(
@@ -59,28 +51,24 @@ async def test_an_agent_works_the_owners_inbox_until_removed(
     owner = await operator_context.new_page()
     await sign_up(owner, base, "Olivia", owner_email)
     slug = await create_chatbot(owner, "Acme Support")
+    # Answered, the conversation stays with the bot until the visitor asks for a person (a
+    # question the bot cannot answer would hand it over by itself).
+    await add_question(owner, "Hello, anyone there?", "Hello! I am the Acme bot.")
 
-    async with browser_context(browser) as agent_context, aiohttp.ClientSession(base) as http:
+    async with browser_context(browser) as agent_context:
         agent = await agent_context.new_page()
         await sign_up(agent, base, "Agnes", agent_email)
 
-        owner_auth = await _login(http, owner_email)
-        workspaces = await _api(http, "GET", "/api/workspaces/", 200, headers=owner_auth)
-        [workspace_id] = [w["id"] for w in workspaces["items"] if w["role"] == "owner"]
-        invitation = await _api(
-            http,
-            "POST",
-            f"/api/workspaces/{workspace_id}/invitations/",
-            201,
-            json={"email": agent_email, "role": "agent"},
-            headers=owner_auth,
-        )
-        agent_auth = await _login(http, agent_email)
-        joined = await _api(
-            http, "POST", f"/api/invitations/{invitation['token']}/accept/", 200, headers=agent_auth
-        )
-        agent_id = (await _api(http, "GET", "/auth/me/", 200, headers=agent_auth))["id"]
-        assert joined["workspace"]["role"] == "agent"
+        members = await operator_context.new_page()  # the owner's second tab
+        link = await invite_on_members_page(members, base, agent_email)
+        await agent.goto(link)
+        await agent.get_by_role("button", name="Accept the invitation").click()
+        await expect(agent).to_have_url(re.compile(r"/dashboard/inbox/$"))
+        await members.reload()
+        agent_member = members.locator("[data-role=members] tr", has_text=agent_email)
+        await expect(agent_member.get_by_label(f"Role of {agent_email}")).to_have_value("agent")
+        agent_id = await agent_member.get_attribute("data-user-id")
+        assert agent_id
 
         for page in (owner, agent):
             await page.goto(base + "/dashboard/inbox/")
@@ -91,8 +79,10 @@ async def test_an_agent_works_the_owners_inbox_until_removed(
 
         visitor = await open_widget(visitor_context, base, slug)
         await visitor_says(visitor, "Hello, anyone there?")
+        bot_answer = visitor.locator("#chatbot-widget [data-message-role=bot]")
+        await expect(bot_answer.filter(has_text="I am the Acme bot")).to_have_count(1)
         handoff = visitor.locator("#chatbot-widget [data-role=handoff]")
-        await expect(handoff).to_be_visible()  # offered with the bot's answer
+        await expect(handoff).to_be_visible()
         await handoff.click()
 
         agent_row = agent.locator("[data-role=conversations] > li")
@@ -105,13 +95,8 @@ async def test_an_agent_works_the_owners_inbox_until_removed(
         await expect(owner_row.locator("[data-role=assignee]")).to_have_text("Agnes")
         await expect(owner_row).to_have_attribute("data-status", "human")
 
-        await _api(
-            http,
-            "DELETE",
-            f"/api/workspaces/{workspace_id}/members/{agent_id}/",
-            204,
-            headers=owner_auth,
-        )
+        await agent_member.get_by_role("button", name="Remove").click()
+        await expect(members.locator("[data-role=members]")).not_to_contain_text(agent_email)
         await visitor_says(visitor, "Still waiting here")
         await expect(owner_row.locator("[data-role=last-message]")).to_contain_text(
             "Still waiting here"
