@@ -10,13 +10,52 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import column, insert, table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatbot.storage import schema
 from chatbot.storage.schema import conversations, messages
 from chatbot.storage.values import new_id
 
 Turn = tuple[str, str, datetime]  # (role, text, when)
+
+
+# The chatbots and conversations tables as the first revisions made them (0001 to 0002): a test
+# of a later migration writes its "before" rows through these, naming only the columns they had.
+FIRST_CHATBOTS = table(
+    "chatbots",
+    *(
+        column(name, schema.chatbots.c[name].type)
+        for name in (
+            "id",
+            "owner_id",
+            "slug",
+            "name",
+            "greeting",
+            "allowed_origins",
+            "brain",
+            "theme",
+            "created_at",
+            "updated_at",
+        )
+    ),
+)
+FIRST_CONVERSATIONS = table(
+    "conversations",
+    *(
+        column(name, schema.conversations.c[name].type)
+        for name in (
+            "id",
+            "chatbot_id",
+            "visitor_token_hash",
+            "status",
+            "last_seq",
+            "visitor_data",
+            "started_at",
+            "handed_off",
+        )
+    ),
+)
 
 
 async def insert_conversation(

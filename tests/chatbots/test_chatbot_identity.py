@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from chatbot_support import Account, error_of, new_chatbot, signup
+from db_support import FIRST_CONVERSATIONS
 from sqlalchemy import column, insert, select, table
 
 from chatbot.storage import schema
@@ -21,24 +22,6 @@ from chatbot.storage.migrations import alembic_config, head_revision, migrate
 from chatbot.storage.values import new_id, utcnow
 
 from conftest import AppClient, ClientFactory, create_postgres_database, drop_postgres_database
-
-# The conversations table at revision 0002: its later columns do not exist yet.
-OLD_CONVERSATIONS = table(
-    "conversations",
-    *(
-        column(name, schema.conversations.c[name].type)
-        for name in (
-            "id",
-            "chatbot_id",
-            "visitor_token_hash",
-            "status",
-            "last_seq",
-            "started_at",
-            "handed_off",
-        )
-    ),
-    column("visitor_data"),
-)
 
 HEX_SECRET = re.compile(r"[0-9a-f]{64}")
 FIRST_CHATBOT_COLUMNS = (
@@ -221,13 +204,13 @@ async def test_upgrading_gives_every_existing_chatbot_its_own_secret(
                     )
                 )
             await connection.execute(
-                insert(OLD_CONVERSATIONS).values(
+                insert(FIRST_CONVERSATIONS).values(
                     id=new_id(),
                     chatbot_id=bots[0],
                     visitor_token_hash=new_id(),
                     status="bot",
                     last_seq=0,
-                    visitor_data="{}",
+                    visitor_data={},
                     started_at=now,
                     handed_off=False,
                 )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import column, insert, inspect, select, table, text
+from db_support import FIRST_CHATBOTS, FIRST_CONVERSATIONS
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,25 +28,6 @@ from chatbot.workspaces.repository import insert_workspace
 from conftest import create_postgres_database, drop_postgres_database
 
 FIRST_REVISION = "0001"
-# The chatbots table as the first schema made it (later revisions add columns to it).
-FIRST_CHATBOTS = table(
-    "chatbots",
-    *(
-        column(name, schema.chatbots.c[name].type)
-        for name in (
-            "id",
-            "owner_id",
-            "slug",
-            "name",
-            "greeting",
-            "allowed_origins",
-            "brain",
-            "theme",
-            "created_at",
-            "updated_at",
-        )
-    ),
-)
 
 
 @pytest.fixture
@@ -115,25 +97,6 @@ async def test_concurrent_migrations_on_one_empty_postgres_database_apply_once()
         await drop_postgres_database(url)
 
 
-# The conversations table as the first revision made it (its later columns do not exist yet).
-FIRST_CONVERSATIONS = table(
-    "conversations",
-    *(
-        column(name)
-        for name in (
-            "id",
-            "chatbot_id",
-            "visitor_token_hash",
-            "status",
-            "last_seq",
-            "visitor_data",
-            "started_at",
-            "handed_off",
-        )
-    ),
-)
-
-
 async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> str:
     """A user's chatbot's conversation: at the head schema, in the user's workspace; or at
     the first revision's schema."""
@@ -180,9 +143,7 @@ async def _conversation(engine: AsyncEngine, *, first_schema: bool = False) -> s
             "handed_off": False,
         }
         if first_schema:
-            await connection.execute(
-                insert(FIRST_CONVERSATIONS).values(visitor_data="{}", **values)
-            )
+            await connection.execute(insert(FIRST_CONVERSATIONS).values(visitor_data={}, **values))
         else:
             await connection.execute(insert(schema.conversations).values(visitor_data={}, **values))
     return conversation

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from db_support import FIRST_CHATBOTS, FIRST_CONVERSATIONS
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -66,7 +67,7 @@ async def _chatbot(engine: AsyncEngine, owner_id: str) -> str:
     async with engine.begin() as connection:
         # The 0002 schema has no workspace_id: only its columns are named.
         await connection.execute(
-            insert(schema.chatbots).values(
+            insert(FIRST_CHATBOTS).values(
                 id=chatbot_id,
                 owner_id=owner_id,
                 slug=f"bot-{chatbot_id[-12:]}",
@@ -80,7 +81,7 @@ async def _chatbot(engine: AsyncEngine, owner_id: str) -> str:
             )
         )
         await connection.execute(
-            insert(schema.conversations).values(
+            insert(FIRST_CONVERSATIONS).values(
                 id=new_id(),
                 chatbot_id=chatbot_id,
                 visitor_token_hash=new_id(),
