@@ -87,7 +87,7 @@ class ChatSettings(_Section):
     compression: bool = False
     history_window: int = Field(default=12, ge=0, le=200)
     write_batch_max: int = Field(default=256, ge=1, le=10_000)
-    max_sockets_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    max_sockets_per_address: int = Field(default=20_000, ge=1, le=1_000_000)
     visitor_frames_per_second: float = Field(default=10.0, gt=0)
     visitor_frame_burst: float = Field(default=30.0, ge=1)
     operator_frames_per_second: float = Field(default=20.0, gt=0)

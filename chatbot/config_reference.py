@@ -94,7 +94,10 @@ DESCRIPTIONS: dict[str, str] = {
     "chat.write_batch_max": "Most messages stored in one database transaction (group commit).",
     "chat.max_sockets_per_address": "Chat sockets (visitor and operator together) one client "
     "address may hold open at once on an instance; beyond it the upgrade answers 429 "
-    "`too_many_sockets`. Room for an office or school behind one NAT address. Off with "
+    "`too_many_sockets`. The default leaves room for a large office behind one NAT address, a "
+    "proxy that does not forward client addresses, and load tests from one machine; together "
+    "with `rate_limits.ws_connect_per_address` (how fast one address may open them) it bounds "
+    "what one address can hold. Lower it where clients have their own addresses. Off with "
     "`rate_limits.enabled`.",
     "chat.visitor_frames_per_second": "Frames other than messages (typing, resume, ping...) a "
     "visitor socket may send per second on average; beyond the burst they get `rate_limited`.",
