@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from alembic import command
 from chatbot_support import Account, error_of, new_chatbot, signup
-from db_support import FIRST_CONVERSATIONS
-from sqlalchemy import column, insert, select, table
+from db_support import FIRST_CHATBOTS, FIRST_CONVERSATIONS
+from sqlalchemy import insert, select
 
 from chatbot.storage import schema
 from chatbot.storage.engine import create_engine
@@ -24,10 +24,6 @@ from chatbot.storage.values import new_id, utcnow
 from conftest import AppClient, ClientFactory, create_postgres_database, drop_postgres_database
 
 HEX_SECRET = re.compile(r"[0-9a-f]{64}")
-FIRST_CHATBOT_COLUMNS = (
-    *("id", "owner_id", "slug", "name", "greeting", "allowed_origins"),
-    *("brain", "theme", "created_at", "updated_at"),
-)
 
 
 @pytest.fixture
@@ -173,10 +169,6 @@ async def test_upgrading_gives_every_existing_chatbot_its_own_secret(
             await connection.commit()
         now = utcnow()
         owner, bots = new_id(), [new_id(), new_id()]
-        old_chatbots = table(
-            "chatbots",
-            *(column(name, schema.chatbots.c[name].type) for name in FIRST_CHATBOT_COLUMNS),
-        )
         async with engine.begin() as connection:
             await connection.execute(
                 insert(schema.users).values(
@@ -190,7 +182,7 @@ async def test_upgrading_gives_every_existing_chatbot_its_own_secret(
             )
             for bot in bots:
                 await connection.execute(
-                    insert(old_chatbots).values(
+                    insert(FIRST_CHATBOTS).values(
                         id=bot,
                         owner_id=owner,
                         slug=f"bot-{bot[-12:]}",
