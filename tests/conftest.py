@@ -92,6 +92,17 @@ async def drop_postgres_database(url: str) -> None:
         await admin.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no tables yet, on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/chatbot.db"
+        return
+    url = await create_postgres_database(migrated=False)
+    yield url
+    await drop_postgres_database(url)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_template() -> Iterator[None]:
     yield

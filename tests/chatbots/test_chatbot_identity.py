@@ -7,8 +7,6 @@ tests/chat/test_chat_identity.py.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -21,7 +19,7 @@ from chatbot.storage.engine import create_engine
 from chatbot.storage.migrations import alembic_config, head_revision, migrate
 from chatbot.storage.values import new_id, utcnow
 
-from conftest import AppClient, ClientFactory, create_postgres_database, drop_postgres_database
+from conftest import AppClient, ClientFactory
 
 HEX_SECRET = re.compile(r"[0-9a-f]{64}")
 
@@ -144,17 +142,6 @@ async def test_rotating_another_accounts_chatbot_or_none_answers_404_or_401(
     assert (await error_of(read_by_stranger, 404))["code"] == "chatbot_not_found"
     read = await (await api.get(f"/api/chatbots/{bot['id']}/", headers=owner.headers)).json()
     assert read["identity_secret"] == bot["identity_secret"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database with no tables yet, on each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/chatbot.db"
-        return
-    url = await create_postgres_database(migrated=False)
-    yield url
-    await drop_postgres_database(url)
 
 
 async def test_upgrading_gives_every_existing_chatbot_its_own_secret(

@@ -195,17 +195,6 @@ async def test_deleting_a_chatbot_cascades_to_its_conversations_and_messages(
         assert (await connection.execute(select(schema.conversations))).first() is None
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database with no tables yet, on each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/chatbot.db"
-        return
-    url = await create_postgres_database(migrated=False)
-    yield url
-    await drop_postgres_database(url)
-
-
 async def test_upgrading_from_the_first_schema_keeps_messages_rules_and_visitors(
     empty_database_url: str,
 ) -> None:
