@@ -2,8 +2,10 @@
 
 For every threshold, the share of paraphrases answered with the right entry, with a wrong one,
 or refused (the fallback), and the share of off-topic questions refused; with the sentence
-model and lexical-only. Then, with the model, whether the margin over the second-best entry or
-the lexical coverage would let more paraphrases through at the same refusal of off-topic ones.
+model and lexical-only. Then, with the model, whether other signals would let more paraphrases
+through at the same refusal of off-topic ones: the margin over the second-best entry, the
+lexical coverage, and how little the question changes the best passage's meaning when it is
+appended to it ("absorbed"; costs one more forward pass of passage and question).
 
     .venv/bin/python bench/knowledge_calibration.py [--heldout]
 
@@ -29,7 +31,9 @@ from knowledge_sets import QuestionSet, Tally, answers, heldout_sets, tuning_set
 from chatbot.retrieval.embedder import Embedder, semantic_available
 from chatbot.retrieval.index import build_index
 from chatbot.retrieval.passages import qa_passage
+from chatbot.retrieval.scoring import SEMANTIC_MIDPOINT
 
+ABSORBED_RULE = "(semantic + 3 × absorbed) / 4"
 THRESHOLDS = [round(value, 2) for value in np.arange(0.1, 0.91, 0.1)]
 
 
@@ -41,6 +45,7 @@ class Signals:
     semantic: float
     margin: float
     coverage: float
+    absorbed: float  # cosine of the passage's vector with that of the passage + the question
 
 
 def curve(label: str, tallies: dict[float, Tally]) -> str:
@@ -63,7 +68,8 @@ def curve(label: str, tallies: dict[float, Tally]) -> str:
 
 
 async def signals(sets: Sequence[QuestionSet], embedder: Embedder) -> list[Signals]:
-    """The best match's semantic score, its margin over another entry's, and its coverage."""
+    """The best match's semantic score, its margin over another entry's, its coverage, and
+    how much of it survives appending the question to the passage."""
     found = []
     for question_set in sets:
         passages = [
@@ -81,12 +87,15 @@ async def signals(sets: Sequence[QuestionSet], embedder: Embedder) -> list[Signa
                 for match, score in zip(matches, semantic, strict=True)
                 if match.passage.entry_id != best.passage.entry_id
             ]
+            text = best.passage.match_text
+            alone, appended = await embedder.aembed([text, f"{text} {question}"])
             found.append(
                 Signals(
                     right=None if expected is None else best.passage.entry_id == expected,
                     semantic=semantic[0],
                     margin=semantic[0] - max(others, default=0.0),
                     coverage=best.coverage,
+                    absorbed=float(alone.vector @ appended.vector),
                 )
             )
     return found
@@ -97,14 +106,24 @@ def best_right_share(
 ) -> float:
     """The largest share of paraphrases answered right by any threshold on the rule's score
     that refuses at least `refuse` of the off-topic questions."""
+    found = [shares(items, rule, threshold) for threshold in sorted({rule(i) for i in items})]
+    return max((right for right, refused in found if refused >= refuse), default=0.0)
+
+
+def shares(
+    items: Sequence[Signals], rule: Callable[[Signals], float], threshold: float
+) -> tuple[float, float]:
+    """The shares of paraphrases answered right and of off-topic questions refused."""
     on_topic = [item for item in items if item.right is not None]
-    off_topic = np.array([rule(item) for item in items if item.right is None])
-    best = 0.0
-    for threshold in sorted({rule(item) for item in items}):
-        if (off_topic < threshold).mean() >= refuse:
-            right = sum(1 for item in on_topic if item.right and rule(item) >= threshold)
-            best = max(best, right / len(on_topic))
-    return best
+    off_topic = [item for item in items if item.right is None]
+    right = sum(1 for item in on_topic if item.right and rule(item) >= threshold)
+    refused = sum(1 for item in off_topic if rule(item) < threshold)
+    return right / len(on_topic), refused / len(off_topic)
+
+
+def balanced_threshold(items: Sequence[Signals], rule: Callable[[Signals], float]) -> float:
+    """The threshold on the rule's score with the largest min(right share, refused share)."""
+    return max(sorted({rule(item) for item in items}), key=lambda t: min(shares(items, rule, t)))
 
 
 async def main() -> None:
@@ -124,10 +143,6 @@ async def main() -> None:
             tallies = {threshold: Tally.of(found, threshold) for threshold in THRESHOLDS}
             print(curve(f"**{kind} sets, {mode}**", tallies))
 
-    print("**Extra signals, tuning sets, with the sentence model**\n")
-    print("| rule | best right share, refusing ≥ 95 % | refusing ≥ 90 % |")
-    print("|---|---|---|")
-    found_signals = await signals(tuning_sets(), embedder)
     rules: dict[str, Callable[[Signals], float]] = {
         "semantic score": lambda item: item.semantic,
         "semantic + 0.5 × margin": lambda item: item.semantic + 0.5 * item.margin,
@@ -136,12 +151,48 @@ async def main() -> None:
         "semantic + 0.5 × margin + 0.1 × coverage": (
             lambda item: item.semantic + 0.5 * item.margin + 0.1 * item.coverage
         ),
+        ABSORBED_RULE: lambda item: (item.semantic + 3 * item.absorbed) / 4,
     }
-    for name, rule in rules.items():
-        print(
-            f"| {name} | {best_right_share(found_signals, rule, 0.95):.1%} "
-            f"| {best_right_share(found_signals, rule, 0.90):.1%} |"
-        )
+    found_signals = {kind: await signals(sets, embedder) for kind, sets in kinds}
+    for kind, items in found_signals.items():
+        print(f"**Extra signals, {kind} sets, with the sentence model**\n")
+        print("| rule | best right share, refusing ≥ 95 % | refusing ≥ 90 % |")
+        print("|---|---|---|")
+        for name, rule in rules.items():
+            print(
+                f"| {name} | {best_right_share(items, rule, 0.95):.1%} "
+                f"| {best_right_share(items, rule, 0.90):.1%} |"
+            )
+        print()
+
+    # Each rule at a threshold: the shipped one, the tuning sets' balanced one (the largest
+    # min(right share, refused share)), or a fixed pair chosen on the tuning sets' curves.
+    tuning = found_signals["tuning"]
+    points: list[tuple[str, Callable[[Signals], float], float]] = [
+        ("semantic score (shipped)", rules["semantic score"], SEMANTIC_MIDPOINT),
+        (
+            "semantic score (balanced)",
+            rules["semantic score"],
+            balanced_threshold(tuning, rules["semantic score"]),
+        ),
+        (
+            f"{ABSORBED_RULE} (balanced)",
+            rules[ABSORBED_RULE],
+            balanced_threshold(tuning, rules[ABSORBED_RULE]),
+        ),
+        (
+            "semantic ≥ 0.30 and absorbed ≥ 0.87",
+            lambda item: min(item.semantic - 0.30, item.absorbed - 0.87),
+            0.0,
+        ),
+    ]
+    print("**Operating points, thresholds chosen on the tuning sets**\n")
+    print("| rule | threshold | set | paraphrases right | off-topic refused |")
+    print("|---|---|---|---|---|")
+    for name, rule, threshold in points:
+        for kind, items in found_signals.items():
+            right, refused = shares(items, rule, threshold)
+            print(f"| {name} | {threshold:.3f} | {kind} | {right:.1%} | {refused:.1%} |")
 
 
 if __name__ == "__main__":
