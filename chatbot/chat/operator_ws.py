@@ -15,7 +15,6 @@ from chatbot.auth.context import AuthUser
 from chatbot.auth.middleware import bearer_token
 from chatbot.auth.sessions import authenticate_token, session_state, user_out
 from chatbot.auth.tokens import AccessClaims, TokenError
-from chatbot.chat.conversations import Status
 from chatbot.chat.guards import FrameBudget, operator_origin_allowed
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import (
@@ -48,6 +47,7 @@ from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of
 from chatbot.ratelimit.policies import limited
+from chatbot.vocabulary import Status
 from chatbot.workspaces.policy import authorize
 from chatbot.workspaces.principal import Principal, memberships_of
 from chatbot.workspaces.repository import membership

@@ -15,7 +15,7 @@ from chatbot.backends.presence import MemoryPresence, PresenceStore, RedisPresen
 from chatbot.chat import visitor_tokens
 from chatbot.chat.address_cap import SocketCap
 from chatbot.chat.bot import BotRunner
-from chatbot.chat.conversations import Status, change_assignee, change_status
+from chatbot.chat.conversations import change_assignee, change_status
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
 from chatbot.chat.presence import Presence
@@ -25,6 +25,7 @@ from chatbot.chat.store import MessageStore, Stored, Write
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView, conversation_by_id
 from chatbot.metrics import metrics_of
+from chatbot.vocabulary import Channel, Status
 from chatbot.webhooks.subscriptions import SUBSCRIPTIONS_CHANNEL, Subscriptions
 from chatbot.workspaces.repository import members as workspace_members
 
@@ -80,7 +81,7 @@ class ChatService:
         self,
         stored: Stored,
         tenant_id: str,
-        channel: str = "widget",
+        channel: Channel = "widget",
         *,
         visitor_id: str = "",
         user_id: str | None = None,

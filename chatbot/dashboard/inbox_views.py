@@ -17,7 +17,6 @@ from chatbot.conversations.repository import (
 )
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
-    STATUSES,
     Visitor,
     workspace_conversation,
     workspace_inbox,
@@ -26,6 +25,7 @@ from chatbot.dashboard.pages import current_operator, not_found, page, render
 from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.http.responses import json_response
 from chatbot.privacy.visitors import export_visitor
+from chatbot.vocabulary import STATUSES
 from chatbot.workspaces.policy import workspace_ids_for
 from chatbot.workspaces.repository import members as workspace_members
 from chatbot.workspaces.roles import Action
