@@ -16,6 +16,7 @@ from aiohttp import web
 from chatbot import keys
 from chatbot.apikeys import repository
 from chatbot.apikeys.key_material import MAX_KEY_LENGTH, is_api_key, key_digest
+from chatbot.apikeys.usage import API_KEY_USAGE
 from chatbot.auth.context import API_KEY, ApiKeyPrincipal
 from chatbot.backends.broker import Broker
 from chatbot.backends.cache import Cache
@@ -84,7 +85,7 @@ class KeyAuthenticator:
                 "this API key is not valid: it was deleted, or mistyped", code="invalid_api_key"
             )
         await enforce_rate(self._app, "per_api_key", principal.key_id)
-        self._app[keys.API_KEY_USAGE].used(principal.key_id)
+        self._app[API_KEY_USAGE].used(principal.key_id)
         request[API_KEY] = principal
         request[PRINCIPAL] = Principal.bound(principal.workspace_id, Role.ADMIN)
 
@@ -146,3 +147,6 @@ class KeyAuthenticator:
         self._memo.move_to_end(digest)
         while len(self._memo) > MEMO_MAX_ENTRIES:
             self._memo.popitem(last=False)
+
+
+API_KEYS = web.AppKey("api_keys", KeyAuthenticator)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.chat.service import CHAT
 from chatbot.chatbots import repository as chatbots_repo
 from chatbot.conversations.repository import (
     UNASSIGNED,
@@ -98,7 +99,7 @@ async def _team(request: web.Request, workspace_ids: list[str]) -> list[dict[str
             name = display_name(member.name, member.email)
             found.setdefault(member.user_id, {"id": member.user_id, "name": name})
     try:
-        online = await request.app[keys.CHAT].presence.online(list(found))
+        online = await request.app[CHAT].presence.online(list(found))
     except Exception:  # presence unknown: shown as offline, corrected by the live events
         online = set()
     return [{**member, "online": member["id"] in online} for member in found.values()]
