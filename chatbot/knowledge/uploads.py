@@ -24,10 +24,10 @@ from chatbot.knowledge.parsing import (
     DocumentTooLong,
     UnsupportedDocument,
     parse_document,
-    split_text,
 )
 from chatbot.knowledge.repository import EntryDraft
 from chatbot.knowledge.schemas import MAX_CONTENT_LENGTH
+from chatbot.retrieval.splitting import split_text
 
 MAX_FILES = 20
 FILE_FIELD = "file"
