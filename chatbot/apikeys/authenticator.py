@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -17,7 +18,6 @@ from chatbot import keys
 from chatbot.apikeys import repository
 from chatbot.apikeys.key_material import MAX_KEY_LENGTH, is_api_key, key_digest
 from chatbot.apikeys.usage import API_KEY_USAGE
-from chatbot.auth.context import API_KEY, ApiKeyPrincipal
 from chatbot.backends.broker import Broker
 from chatbot.backends.cache import Cache
 from chatbot.errors import NotAuthenticated
@@ -36,6 +36,17 @@ MEMO_MAX_ENTRIES = 10_000
 REVOKED_MEMORY_SECONDS = CACHE_TTL_SECONDS + MEMO_TTL_SECONDS
 _UNKNOWN = b"-"
 _SEPARATOR = " "
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPrincipal:
+    """Who made the request when it came with an API key: an admin of that one workspace."""
+
+    key_id: str
+    workspace_id: str
+
+
+API_KEY = web.RequestKey("api_key", ApiKeyPrincipal)
 
 
 def _cache_key(digest: str) -> str:
