@@ -8,9 +8,10 @@ from chatbot import keys
 from chatbot.apikeys.routes import add_api_key_routes
 from chatbot.apikeys.setup import setup_api_keys
 from chatbot.auth.middleware import auth_middleware
-from chatbot.auth.routes import add_auth_routes, setup_auth
+from chatbot.auth.routes import add_auth_routes
+from chatbot.auth.setup import setup_auth
 from chatbot.chat.routes import add_chat_routes
-from chatbot.chat.service import close_chat_sockets
+from chatbot.chat.setup import setup_chat
 from chatbot.chatbots.routes import add_chatbot_routes
 from chatbot.config import Settings
 from chatbot.conversations.routes import add_conversation_routes
@@ -29,7 +30,7 @@ from chatbot.openapi.routes import setup_openapi
 from chatbot.pages import setup_templates
 from chatbot.privacy.routes import setup_privacy
 from chatbot.ratelimit.middleware import rate_limit_middleware
-from chatbot.resources import resources_context
+from chatbot.resources import setup_resources
 from chatbot.spend.routes import add_usage_routes
 from chatbot.webhooks.routes import add_webhook_routes
 from chatbot.webhooks.setup import setup_webhooks
@@ -38,7 +39,7 @@ from chatbot.workspaces.routes import add_workspace_routes
 
 
 def create_app(settings: Settings) -> web.Application:
-    """Build the app: middlewares, routes and the context that opens every resource."""
+    """Build the app: middlewares, routes and the contexts that open its resources and features."""
     middlewares = [request_id_middleware, metrics_middleware]
     if settings.access_log:
         middlewares.append(access_log_middleware)
@@ -48,7 +49,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[ANONYMIZE_ADDRESSES] = settings.anonymize_addresses
-    app.cleanup_ctx.append(resources_context)
+    setup_resources(app)
+    setup_chat(app)
     setup_webhooks(app)
     setup_auth(app)
     setup_api_keys(app)
@@ -71,7 +73,6 @@ def create_app(settings: Settings) -> web.Application:
     add_webhook_routes(routes)
     add_widget_routes(routes)
     setup_dashboard(app, routes)
-    app.on_shutdown.append(close_chat_sockets)
     setup_openapi(app, routes)
     routes.register(app.router)
     setup_static(app)

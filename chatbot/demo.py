@@ -12,6 +12,7 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.auth.repository import EmailTaken, insert_user, user_by_email
+from chatbot.auth.setup import PASSWORDS
 from chatbot.brains.demo import load_demo_knowledge
 from chatbot.chatbots.lookup import forget_chatbot
 from chatbot.chatbots.repository import ChatbotRecord, SlugTaken, create_chatbot, load_chatbot
@@ -47,7 +48,7 @@ async def _demo_owner_id(app: web.Application) -> str:
     existing = await user_by_email(engine, DEMO_EMAIL)
     if existing is not None:
         return existing.id
-    password_hash = await app[keys.PASSWORDS].hash(DEMO_PASSWORD)
+    password_hash = await app[PASSWORDS].hash(DEMO_PASSWORD)
     try:
         return (await insert_user(engine, DEMO_EMAIL, DEMO_NAME, password_hash)).id
     except EmailTaken:  # another worker made it first

@@ -1,4 +1,4 @@
-"""Opens and closes every external resource of the app in one cleanup context."""
+"""The infrastructure every feature shares: one cleanup context per resource."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from chatbot.backends.broker import Broker, MemoryBroker
 from chatbot.backends.cache import Cache, MemoryCache, RedisCache
 from chatbot.backends.ratelimit import RateLimiter
 from chatbot.backends.redis_broker import RedisBroker
-from chatbot.chat.service import open_chat
 from chatbot.config import Settings, mask_url
 from chatbot.health.probes import describe_exception, probe_database, probe_redis
 from chatbot.http.outbound import guarded_connector
@@ -59,14 +58,11 @@ async def _open_redis(settings: Settings) -> Redis:
     return client
 
 
-async def resources_context(app: web.Application) -> AsyncIterator[None]:
-    """Database (migrated), Redis, broker, cache, rate limiter and the outgoing HTTP client."""
+async def database_context(app: web.Application) -> AsyncIterator[None]:
+    """The engine, its database reachable and migrated."""
     settings = app[keys.SETTINGS]
-    async with AsyncExitStack() as stack:
-        engine = create_engine(
-            settings.database_url, connect_timeout=settings.startup_timeout_seconds
-        )
-        stack.push_async_callback(engine.dispose)
+    engine = create_engine(settings.database_url, connect_timeout=settings.startup_timeout_seconds)
+    try:
         problem = await probe_database(engine, settings.startup_timeout_seconds)
         if problem is not None:
             raise StartupError(
@@ -84,9 +80,17 @@ async def resources_context(app: web.Application) -> AsyncIterator[None]:
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
         app[keys.ENGINE] = engine
+        yield
+    finally:
+        await engine.dispose()
 
-        broker: Broker
-        cache: Cache
+
+async def redis_context(app: web.Application) -> AsyncIterator[None]:
+    """Redis (when configured), and the broker and cache over it or in this process."""
+    settings = app[keys.SETTINGS]
+    broker: Broker
+    cache: Cache
+    async with AsyncExitStack() as stack:
         if settings.redis_enabled:
             client = await _open_redis(settings)
             stack.push_async_callback(client.aclose)
@@ -97,22 +101,40 @@ async def resources_context(app: web.Application) -> AsyncIterator[None]:
             client, broker, cache = None, MemoryBroker(), MemoryCache()
         app[keys.REDIS] = client
         app[keys.CACHE] = cache
-
-        limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
-        stack.push_async_callback(limiter.close)
-        app[keys.RATE_LIMITER] = limiter
-
         await broker.start()
         stack.push_async_callback(broker.close)
         app[keys.BROKER] = broker
-
-        # It calls URLs that tenants choose (an openai brain's base_url): public addresses only.
-        connector = guarded_connector(settings.brains.allow_private_base_urls)
-        http_client = ClientSession(
-            connector=connector, timeout=ClientTimeout(total=None, sock_connect=10)
-        )
-        stack.push_async_callback(http_client.close)
-        app[keys.HTTP_CLIENT] = http_client
-
-        await open_chat(app, stack)
         yield
+
+
+async def rate_limiter_context(app: web.Application) -> AsyncIterator[None]:
+    """The rate limiter's storage: Redis when configured, else this process's memory."""
+    settings = app[keys.SETTINGS]
+    limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
+    app[keys.RATE_LIMITER] = limiter
+    try:
+        yield
+    finally:
+        await limiter.close()
+
+
+async def http_client_context(app: web.Application) -> AsyncIterator[None]:
+    """The outgoing HTTP client of the brains."""
+    settings = app[keys.SETTINGS]
+    # It calls URLs that tenants choose (an openai brain's base_url): public addresses only.
+    connector = guarded_connector(settings.brains.allow_private_base_urls)
+    http_client = ClientSession(
+        connector=connector, timeout=ClientTimeout(total=None, sock_connect=10)
+    )
+    app[keys.HTTP_CLIENT] = http_client
+    try:
+        yield
+    finally:
+        await http_client.close()
+
+
+def setup_resources(app: web.Application) -> None:
+    """Open the infrastructure with the app, before any feature's context (they close after)."""
+    app.cleanup_ctx.extend(
+        (database_context, redis_context, rate_limiter_context, http_client_context)
+    )

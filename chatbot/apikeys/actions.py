@@ -6,6 +6,7 @@ from aiohttp import web
 
 from chatbot import keys
 from chatbot.apikeys import repository
+from chatbot.apikeys.authenticator import API_KEYS
 from chatbot.apikeys.key_material import key_digest, key_hint, new_key
 from chatbot.apikeys.repository import KeyRecord
 
@@ -31,5 +32,5 @@ async def delete_key(app: web.Application, workspace_id: str, key_id: str) -> bo
     key_hash = await repository.delete_key(app[keys.ENGINE], workspace_id, key_id)
     if key_hash is None:
         return False
-    await app[keys.API_KEYS].key_deleted(key_hash)
+    await app[API_KEYS].key_deleted(key_hash)
     return True

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from chatbot import keys
 from chatbot.apikeys import repository
 from chatbot.apikeys.key_material import MAX_KEY_LENGTH, is_api_key, key_digest
-from chatbot.auth.context import API_KEY, ApiKeyPrincipal
+from chatbot.apikeys.usage import API_KEY_USAGE
 from chatbot.backends.broker import Broker
 from chatbot.backends.cache import Cache
 from chatbot.errors import NotAuthenticated
@@ -35,6 +36,17 @@ MEMO_MAX_ENTRIES = 10_000
 REVOKED_MEMORY_SECONDS = CACHE_TTL_SECONDS + MEMO_TTL_SECONDS
 _UNKNOWN = b"-"
 _SEPARATOR = " "
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPrincipal:
+    """Who made the request when it came with an API key: an admin of that one workspace."""
+
+    key_id: str
+    workspace_id: str
+
+
+API_KEY = web.RequestKey("api_key", ApiKeyPrincipal)
 
 
 def _cache_key(digest: str) -> str:
@@ -84,7 +96,7 @@ class KeyAuthenticator:
                 "this API key is not valid: it was deleted, or mistyped", code="invalid_api_key"
             )
         await enforce_rate(self._app, "per_api_key", principal.key_id)
-        self._app[keys.API_KEY_USAGE].used(principal.key_id)
+        self._app[API_KEY_USAGE].used(principal.key_id)
         request[API_KEY] = principal
         request[PRINCIPAL] = Principal.bound(principal.workspace_id, Role.ADMIN)
 
@@ -146,3 +158,6 @@ class KeyAuthenticator:
         self._memo.move_to_end(digest)
         while len(self._memo) > MEMO_MAX_ENTRIES:
             self._memo.popitem(last=False)
+
+
+API_KEYS = web.AppKey("api_keys", KeyAuthenticator)

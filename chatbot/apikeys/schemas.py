@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatbot.openapi.fields import Text
+from chatbot.fields.types import Text
 
 NAME_MAX = 100
 

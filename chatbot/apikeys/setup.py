@@ -7,18 +7,18 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.apikeys.authenticator import KeyAuthenticator
-from chatbot.apikeys.usage import LastUsedRecorder
+from chatbot.apikeys.authenticator import API_KEYS, KeyAuthenticator
+from chatbot.apikeys.usage import API_KEY_USAGE, LastUsedRecorder
 
 
 async def api_keys_context(app: web.Application) -> AsyncIterator[None]:
-    """Runs after the resources' context: it needs the engine, the cache and the broker."""
+    """Runs after the resources' contexts: it needs the engine, the cache and the broker."""
     authenticator = KeyAuthenticator(app)
     await authenticator.start()
-    app[keys.API_KEYS] = authenticator
+    app[API_KEYS] = authenticator
     recorder = LastUsedRecorder(app[keys.ENGINE])
     recorder.start()
-    app[keys.API_KEY_USAGE] = recorder
+    app[API_KEY_USAGE] = recorder
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ import time
 from contextlib import suppress
 from datetime import datetime
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.apikeys.repository import record_last_used
@@ -71,3 +72,6 @@ class LastUsedRecorder:
         horizon = time.monotonic() - self._interval
         for key_id in [k for k, at in self._noted_at.items() if at <= horizon]:
             del self._noted_at[key_id]
+
+
+API_KEY_USAGE = web.AppKey("api_key_usage", LastUsedRecorder)

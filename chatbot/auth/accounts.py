@@ -12,6 +12,7 @@ from chatbot import keys
 from chatbot.auth import repository
 from chatbot.auth.repository import EmailTaken, UserRecord
 from chatbot.auth.sessions import end_earlier_sessions, remember
+from chatbot.auth.setup import PASSWORDS
 from chatbot.ratelimit.check import check_rate, enforce_rate
 
 __all__ = [
@@ -36,7 +37,7 @@ async def register_account(
     # Checked first so that a taken address costs no hashing; the insert still decides races.
     if await repository.user_by_email(engine, email) is not None:
         raise EmailTaken(email)
-    password_hash = await app[keys.PASSWORDS].hash(password)
+    password_hash = await app[PASSWORDS].hash(password)
     return await repository.insert_user(engine, email, name, password_hash)
 
 
@@ -45,7 +46,7 @@ async def verify_login(
 ) -> UserRecord | None:
     """The account these credentials prove, or None; failures count per account and address."""
     await _refuse_while_failing(app, email, address)
-    passwords = app[keys.PASSWORDS]
+    passwords = app[PASSWORDS]
     engine = app[keys.ENGINE]
     record = await repository.user_by_email(engine, email)
     if record is None:
@@ -68,7 +69,7 @@ async def change_password(
     engine = app[keys.ENGINE]
     # Guesses at the current password count like failed logins on the account.
     await _refuse_while_failing(app, email, address)
-    passwords = app[keys.PASSWORDS]
+    passwords = app[PASSWORDS]
     record = await repository.user_by_id(engine, user_id)
     if record is None:
         raise AccountGone(user_id)

@@ -22,17 +22,6 @@ class AuthUser:
 USER = web.RequestKey("user", AuthUser)
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKeyPrincipal:
-    """Who made the request when it came with an API key: an admin of that one workspace."""
-
-    key_id: str
-    workspace_id: str
-
-
-API_KEY = web.RequestKey("api_key", ApiKeyPrincipal)
-
-
 def current_user(request: web.Request) -> AuthUser:
     """The request's user; protected handlers can rely on the auth middleware having set it."""
     user = request.get(USER)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatbot import keys
+from chatbot.apikeys.authenticator import API_KEYS
 from chatbot.auth.context import USER
 from chatbot.auth.sessions import authenticate_token
 from chatbot.errors import NotAuthenticated
@@ -45,7 +45,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ):
         return await handler(request)
     token = bearer_token(request)
-    api_keys = request.app[keys.API_KEYS]
+    api_keys = request.app[API_KEYS]
     if not api_keys.recognises(token):
         request[USER] = await authenticate_token(request.app, token)
     elif request.path.startswith(API_KEY_PATHS):

@@ -1,12 +1,8 @@
-"""Wiring of the account feature: its routes, token codec and password hasher."""
+"""The account feature's routes."""
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from chatbot import keys
 from chatbot.auth import handlers
-from chatbot.auth.passwords import Passwords
 from chatbot.auth.schemas import (
     LoginBody,
     PasswordChange,
@@ -17,27 +13,7 @@ from chatbot.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from chatbot.auth.tokens import TokenCodec
 from chatbot.http.routing import RouteTable
-
-
-def setup_auth(app: web.Application) -> None:
-    """The app's token codec and password hasher, made from its settings."""
-    settings = app[keys.SETTINGS]
-    app[keys.TOKENS] = TokenCodec(
-        settings.secret_key.get_secret_value(),
-        issuer=settings.auth.issuer,
-        audience=settings.auth.audience,
-        access_ttl_seconds=settings.auth.access_token_ttl_seconds,
-        refresh_ttl_seconds=settings.auth.refresh_token_ttl_seconds,
-        verified_cache_size=settings.auth.verified_token_cache_size,
-    )
-    app[keys.PASSWORDS] = Passwords()
-    app.on_cleanup.append(_close_passwords)
-
-
-async def _close_passwords(app: web.Application) -> None:
-    app[keys.PASSWORDS].close()
 
 
 def add_auth_routes(routes: RouteTable) -> None:

@@ -19,6 +19,7 @@ from chatbot.auth.context import AuthUser
 from chatbot.auth.repository import Rotation, UserRecord
 from chatbot.auth.schemas import SessionOut, TokenPair, UserOut
 from chatbot.auth.session_events import SESSIONS_CHANNEL, session_ended
+from chatbot.auth.setup import TOKENS
 from chatbot.auth.tokens import TokenError, token_digest
 from chatbot.errors import NotAuthenticated
 from chatbot.storage.values import iso, new_id
@@ -100,7 +101,7 @@ async def session_state(app: web.Application, user_id: str) -> SessionState | No
 async def authenticate_token(app: web.Application, token: str) -> AuthUser:
     """The user an access token proves, or NotAuthenticated naming exactly what is wrong."""
     try:
-        claims = app[keys.TOKENS].decode_access(token)
+        claims = app[TOKENS].decode_access(token)
     except TokenError as exc:
         raise NotAuthenticated(exc.message, code=exc.code) from None
     state = await session_state(app, claims.user_id)
@@ -124,7 +125,7 @@ def user_out(user: AuthUser | UserRecord) -> UserOut:
 
 async def start_session(app: web.Application, record: UserRecord) -> SessionOut:
     """A new refresh-token family for the account, and an access token."""
-    codec = app[keys.TOKENS]
+    codec = app[TOKENS]
     family_id, token_id = new_id(), new_id()
     refresh, expires_at = codec.issue_refresh(record.id, family_id, token_id)
     await repository.insert_refresh(
@@ -160,7 +161,7 @@ _ROTATION_ERRORS = {
 
 async def rotate_session(app: web.Application, refresh: str) -> TokenPair:
     """Trade a refresh token for a new pair; the old one stops working."""
-    codec = app[keys.TOKENS]
+    codec = app[TOKENS]
     try:
         claims = codec.decode_refresh(refresh)
     except TokenError as exc:
@@ -189,7 +190,7 @@ async def end_session(app: web.Application, refresh: str) -> None:
     """Revoke the refresh token's whole family (logout); repeating it is harmless."""
     try:
         # An expired token still names a family worth revoking.
-        claims = app[keys.TOKENS].decode_refresh(refresh, verify_exp=False)
+        claims = app[TOKENS].decode_refresh(refresh, verify_exp=False)
     except TokenError as exc:
         raise NotAuthenticated(exc.message, code=exc.code) from None
     known = await repository.revoke_family(app[keys.ENGINE], claims.token_id, token_digest(refresh))

@@ -23,16 +23,15 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chatbot.brains.usage import TokenUsage
+from chatbot.vocabulary import Role
 
 if TYPE_CHECKING:
     from chatbot.retrieval.index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
-
-Role = Literal["visitor", "bot", "operator"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,15 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from chatbot.openapi.fields import JSON_INTEGER, Text
-from chatbot.openapi.url_patterns import http_url_pattern
+from chatbot.fields.types import JSON_INTEGER, Text
+from chatbot.fields.url_patterns import http_url_pattern
 
 MAX_PROMPT_LENGTH = 8_000
 # The rule for base_url, shown as such in the OpenAPI document.
 BASE_URL_PATTERN = http_url_pattern(query=False)
 _BASE_URL = re.compile(BASE_URL_PATTERN)
 
-# Text fields count their length as sent, then are stripped (see chatbot.openapi.fields).
+# Text fields count their length as sent, then are stripped (see chatbot.fields.types).
 FallbackMessage = Annotated[str, StringConstraints(min_length=1, max_length=1_000), Text()]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200), Text()]
 Prompt = Annotated[str, StringConstraints(max_length=MAX_PROMPT_LENGTH), Text(blank=True)]

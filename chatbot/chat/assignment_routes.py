@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatbot import keys
+from chatbot.chat.service import CHAT
 from chatbot.conversations.repository import conversation_by_id
 from chatbot.conversations.schemas import AssignmentIn, ConversationOut, PresenceList
 from chatbot.errors import Conflict, NotFound
@@ -20,7 +20,7 @@ from chatbot.workspaces.roles import Action
 async def update_conversation(request: web.Request) -> web.Response:
     """Assign the conversation to a member of its workspace, or to nobody (`null`)."""
     conversation_id = request.match_info["conversation_id"]
-    chat = request.app[keys.CHAT]
+    chat = request.app[CHAT]
     missing = NotFound(
         f"no conversation with id {conversation_id!r}", code="conversation_not_found"
     )
@@ -49,7 +49,7 @@ async def workspace_presence(request: web.Request) -> web.Response:
     """Every member of the workspace, and whether they have an operator socket open."""
     workspace_id = request.match_info["workspace_id"]
     await require(request, workspace_id, Action.READ)
-    chat = request.app[keys.CHAT]
+    chat = request.app[CHAT]
     user_ids = [member.user_id for member in await members(chat.engine, workspace_id)]
     online = await chat.presence.online(user_ids)
     items = [{"user_id": user_id, "online": user_id in online} for user_id in user_ids]

@@ -15,13 +15,13 @@ from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from chatbot import keys
-from chatbot.brains.base import Brain, BrainRequest, Role, Turn
+from chatbot.brains.base import Brain, BrainRequest, Turn
 from chatbot.brains.factory import Brains, brain_type
 from chatbot.brains.schemas import parse_brain_config
 from chatbot.chat.hub import Audience, Event
@@ -233,7 +233,7 @@ class BotRunner:
     async def stored_history(self, message: MessageView, count: int) -> list[Turn]:
         """The `count` stored messages before `message`, as the brain's history."""
         earlier = await self._chat.history.before(message.conversation_id, message.seq, count)
-        return [Turn(role=cast(Role, m.role), text=m.text) for m in earlier]
+        return [Turn(role=m.role, text=m.text) for m in earlier]
 
 
 def uses_history(chatbot: ChatbotRecord) -> bool:

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,12 +23,12 @@ from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import ConversationView, conversation_by_id, message_view
 from chatbot.storage.schema import conversations, erased_conversations, messages
 from chatbot.storage.values import as_utc, new_id, utcnow, visitor_id_of
+from chatbot.vocabulary import Status
 from chatbot.webhooks.events import STATUS_CHANGED, Hooks, conversation_data, event_rows
 
 # The webhooks of a workspace (None: it has none), from the instance's cache.
 HooksOf = Callable[[str], Awaitable[Hooks | None]]
 
-Status = Literal["bot", "waiting_for_human", "human", "closed"]
 MAX_TOKEN_LENGTH = 256
 
 

@@ -14,8 +14,8 @@ from chatbot import keys
 from chatbot.auth.context import AuthUser
 from chatbot.auth.middleware import bearer_token
 from chatbot.auth.sessions import authenticate_token, session_state, user_out
+from chatbot.auth.setup import TOKENS
 from chatbot.auth.tokens import AccessClaims, TokenError
-from chatbot.chat.conversations import Status
 from chatbot.chat.guards import FrameBudget, operator_origin_allowed
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import (
@@ -37,7 +37,7 @@ from chatbot.chat.protocol import (
     parse_frame,
     typing_frame,
 )
-from chatbot.chat.service import ChatService
+from chatbot.chat.service import CHAT, ChatService
 from chatbot.chat.session import Handler, SocketSession, upgrade_slot
 from chatbot.chat.socket_kinds import SESSION_ENDED, OperatorSocket
 from chatbot.chat.sockets import CLOSE_NOT_AUTHENTICATED
@@ -48,6 +48,7 @@ from chatbot.http.request_id import request_id_of
 from chatbot.http.routing import public
 from chatbot.metrics import metrics_of
 from chatbot.ratelimit.policies import limited
+from chatbot.vocabulary import Status
 from chatbot.workspaces.policy import authorize
 from chatbot.workspaces.principal import Principal, memberships_of
 from chatbot.workspaces.repository import membership
@@ -65,7 +66,7 @@ TOKEN_EXPIRED = "the access token expired: reconnect with a fresh one"  # noqa: 
 async def operator_socket(request: web.Request) -> web.StreamResponse:
     """Check the origin before the upgrade; authenticate; then serve the operator."""
     app = request.app
-    chat = app[keys.CHAT]
+    chat = app[CHAT]
     if not operator_origin_allowed(request, app[keys.SETTINGS]):
         raise Forbidden(
             f"the operator socket only accepts this server's own origin, not "
@@ -143,7 +144,7 @@ async def _authenticate(
 
 async def _verified(app: web.Application, token: str) -> tuple[AuthUser, AccessClaims]:
     user = await authenticate_token(app, token)
-    return user, app[keys.TOKENS].decode_access(token)  # verified just now: from its cache
+    return user, app[TOKENS].decode_access(token)  # verified just now: from its cache
 
 
 async def _refuse(ws: web.WebSocketResponse, reason: str) -> None:

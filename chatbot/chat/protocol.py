@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from chatbot.vocabulary import Role
+
 MAX_CLIENT_ID_LENGTH = 128  # the messages.client_id column
 MAX_IDENTIFY_BYTES = 8192  # what the widget allows for identify() data
 MAX_TOKEN_LENGTH = 4096
@@ -283,7 +285,7 @@ def bot_token_frame(conversation_id: str, delta: str) -> bytes:
     return encode({"type": "bot_token", "delta": delta, "conversation_id": conversation_id})
 
 
-def typing_frame(role: Literal["visitor", "bot", "operator"], conversation_id: str) -> bytes:
+def typing_frame(role: Role, conversation_id: str) -> bytes:
     return encode({"type": "typing", "role": role, "conversation_id": conversation_id})
 
 

@@ -1,4 +1,4 @@
-"""The chat feature's shared state: store, hub and bot runner, opened and closed with the app."""
+"""The chat's shared state: store, hub and bot runner (opened and closed by `chat/setup.py`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Collection, Sequence
-from contextlib import AsyncExitStack
 
 from aiohttp import web
 
@@ -15,7 +14,7 @@ from chatbot.backends.presence import MemoryPresence, PresenceStore, RedisPresen
 from chatbot.chat import visitor_tokens
 from chatbot.chat.address_cap import SocketCap
 from chatbot.chat.bot import BotRunner
-from chatbot.chat.conversations import Status, change_assignee, change_status
+from chatbot.chat.conversations import change_assignee, change_status
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
 from chatbot.chat.presence import Presence
@@ -25,7 +24,8 @@ from chatbot.chat.store import MessageStore, Stored, Write
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView, conversation_by_id
 from chatbot.metrics import metrics_of
-from chatbot.webhooks.subscriptions import SUBSCRIPTIONS_CHANNEL, Subscriptions
+from chatbot.vocabulary import Channel, Status
+from chatbot.webhooks.subscriptions import Subscriptions
 from chatbot.workspaces.repository import members as workspace_members
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class ChatService:
         self,
         stored: Stored,
         tenant_id: str,
-        channel: str = "widget",
+        channel: Channel = "widget",
         *,
         visitor_id: str = "",
         user_id: str | None = None,
@@ -210,6 +210,9 @@ class ChatService:
         await self.bots.finish(_SHUTDOWN_CLOSE_SECONDS)
 
 
+CHAT = web.AppKey("chat", ChatService)
+
+
 def _presence_store(app: web.Application) -> PresenceStore:
     """In Redis when configured (every instance sees it), else in this process."""
     client = app[keys.REDIS]
@@ -219,26 +222,3 @@ def _presence_store(app: web.Application) -> PresenceStore:
     instance = secrets.token_hex(8)
     ttl = settings.chat.presence_ttl_seconds
     return RedisPresence(client, settings.redis_prefix, instance, ttl)
-
-
-async def open_chat(app: web.Application, stack: AsyncExitStack) -> None:
-    """Start the chat (called from the resources context, after the database and the broker)."""
-    chat = ChatService(app)
-    await chat.hub.start()
-    stack.push_async_callback(chat.hub.close)
-    await chat.presence.start()
-    stack.push_async_callback(chat.presence.close)
-    app[keys.BROKER].listen(chat.webhooks)
-    await app[keys.BROKER].subscribe(SUBSCRIPTIONS_CHANNEL)
-    app[keys.WEBHOOKS] = chat.webhooks
-    await chat.store.start()
-    stack.push_async_callback(chat.store.close)
-    stack.push_async_callback(chat.bots.close)
-    app[keys.CHAT] = chat
-
-
-async def close_chat_sockets(app: web.Application) -> None:
-    """The on_shutdown hook: sockets close with 1001 before the handlers are cancelled."""
-    chat = app.get(keys.CHAT)
-    if chat is not None:
-        await chat.close_sockets()

@@ -35,7 +35,7 @@ from chatbot.chat.protocol import (
     typing_frame,
     welcome_frame,
 )
-from chatbot.chat.service import ChatService
+from chatbot.chat.service import CHAT, ChatService
 from chatbot.chat.session import Handler, SocketSession, upgrade_slot
 from chatbot.chat.socket_kinds import VisitorSocket
 from chatbot.chat.sockets import CLOSE_CONVERSATION_GONE
@@ -63,7 +63,7 @@ TOKEN_PROTOCOL_PREFIX = "chatbot.token."  # noqa: S105 - a prefix, not a secret
 async def visitor_socket(request: web.Request) -> web.StreamResponse:
     """Check the slug and the origin before the upgrade, then serve the visitor."""
     app = request.app
-    chat = app[keys.CHAT]
+    chat = app[CHAT]
     slug = request.match_info["slug"]
     chatbot = await chatbot_by_slug(app, slug)
     if chatbot is None:

@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from chatbot.conversations.message import MessageView
 from chatbot.storage.values import new_id
+from chatbot.vocabulary import Channel, Role
 from chatbot.webhooks.events import (
     CONVERSATION_CREATED,
     MESSAGE_CREATED,
@@ -22,8 +23,6 @@ from chatbot.webhooks.events import (
     message_data,
     new_conversation_data,
 )
-
-Role = Literal["visitor", "bot", "operator"]
 
 
 class StoreUnavailable(Exception):
@@ -51,7 +50,7 @@ class NewConversation:
     started_at: datetime
     greeting_text: str  # "" for no greeting
     visitor_data: Mapping[str, Any]
-    channel: str = "widget"  # "api" for the OpenAI-compatible API's conversations
+    channel: Channel = "widget"  # "api" for the OpenAI-compatible API's conversations
     user_id: str | None = None  # the verified user it belongs to, if any
 
     @property

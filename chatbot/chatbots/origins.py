@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 
 from yarl import URL
 
-from chatbot.openapi.fields import WHITESPACE, storable
-from chatbot.openapi.url_patterns import HTTP_SCHEME, IPV6, PORT
+from chatbot.fields.types import WHITESPACE, storable
+from chatbot.fields.url_patterns import HTTP_SCHEME, IPV6, PORT
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_ORIGINS = 100

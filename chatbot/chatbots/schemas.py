@@ -16,8 +16,8 @@ from chatbot.chatbots.origins import (
     normalize_origin,
 )
 from chatbot.chatbots.slugs import SLUG_SCHEMA, checked_slug
-from chatbot.openapi.fields import JSON_INTEGER, NOT_NULL, Rule, Text, omitted
-from chatbot.openapi.url_patterns import http_url_pattern
+from chatbot.fields.types import JSON_INTEGER, NOT_NULL, Rule, Text, omitted
+from chatbot.fields.url_patterns import http_url_pattern
 from chatbot.workspaces.schemas import WorkspaceId
 
 DEFAULT_GREETING = "Hi! How can I help you today?"

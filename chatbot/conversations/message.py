@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbot.storage.values import iso
+from chatbot.vocabulary import Role
 
 
 # Built for every message: not frozen, since a frozen dataclass's __init__ costs three times as
@@ -18,7 +19,7 @@ class MessageView:
     id: str
     seq: int
     conversation_id: str
-    role: str
+    role: Role
     text: str
     client_id: str | None
     created_at: datetime

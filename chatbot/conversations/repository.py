@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatbot.conversations.message import MessageView
 from chatbot.storage.schema import chatbots, conversations, messages, users
 from chatbot.storage.values import as_utc, iso
+from chatbot.vocabulary import Channel, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class ConversationView:
     started_at: datetime
     last_message_at: datetime | None
     last_message: MessageView | None = None
-    channel: str = "widget"  # or "api": the OpenAI-compatible API
+    channel: Channel = "widget"  # or "api": the OpenAI-compatible API
     visitor_id: str = ""
     user_id: str | None = None  # the verified user's id; None: an anonymous visitor
     assignee: Assignee | None = None
@@ -175,7 +176,7 @@ async def inbox(
     *,
     limit: int,
     before: datetime | None = None,
-    status: str | None = None,
+    status: Status | None = None,
     assignee: AssigneeFilter = None,
 ) -> list[ConversationView]:
     """Conversations with at least one visitor message, newest `last_message_at` first;

@@ -7,11 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot.openapi.fields import Rfc3339, omitted
-
-Role = Literal["visitor", "bot", "operator"]
-Status = Literal["bot", "waiting_for_human", "human", "closed"]
-Channel = Literal["widget", "api"]
+from chatbot.fields.types import Rfc3339, omitted
+from chatbot.vocabulary import Channel, Role, Status
 
 
 class _Query(BaseModel):

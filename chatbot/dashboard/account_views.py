@@ -15,6 +15,7 @@ from chatbot.auth.accounts import (
 )
 from chatbot.auth.schemas import LoginBody, PasswordChange, ProfileUpdate, RegisterBody
 from chatbot.auth.sessions import remember
+from chatbot.auth.setup import TOKENS
 from chatbot.dashboard.forms import FORM_ERROR, FormErrors, validate_form
 from chatbot.dashboard.pages import (
     HOME_PATH,
@@ -180,6 +181,6 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
 async def access_token(request: web.Request) -> web.StreamResponse:
     """A short-lived access token of the logged-in user, for the operator WebSocket and API."""
     user = current_operator(request)
-    codec = request.app[keys.TOKENS]
+    codec = request.app[TOKENS]
     token = codec.issue_access(user.id, request[SESSION][EPOCH], new_id())
     return json_response({"access": token, "expires_in": codec.access_ttl_seconds})

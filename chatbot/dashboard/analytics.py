@@ -19,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chatbot.storage.schema import chatbots, conversations, messages
 from chatbot.storage.values import as_utc
 
-ROLES = ("visitor", "bot", "operator")
-
 
 @dataclass(frozen=True, slots=True)
 class DateRange:

@@ -18,6 +18,7 @@ from chatbot.dashboard.workspace_context import current_workspace, shown_workspa
 from chatbot.spend.ledger import days_spent
 from chatbot.spend.notices import budget_notices
 from chatbot.storage.values import utcnow
+from chatbot.vocabulary import ROLES
 from chatbot.workspaces.repository import members
 
 DEFAULT_DAYS = 30
@@ -125,7 +126,7 @@ async def analytics_page(request: web.Request) -> web.StreamResponse:
                     COLOURS[role],
                     {day: by_role.get(role, 0) for day, by_role in data.messages.items()},
                 )
-                for role in ("visitor", "bot", "operator")
+                for role in ROLES
             ],
         ),
         stacked_bars(

@@ -24,7 +24,6 @@ from chatbot.storage.values import as_utc, iso
 INBOX_LIMIT = 100
 HISTORY_LIMIT = 1000
 MAX_SEARCH_LENGTH = 200
-STATUSES = ("waiting_for_human", "human", "bot", "closed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatbot import keys
+from chatbot.chat.service import CHAT
 from chatbot.chatbots import repository as chatbots_repo
 from chatbot.conversations.repository import (
     UNASSIGNED,
@@ -17,7 +18,6 @@ from chatbot.conversations.repository import (
 )
 from chatbot.dashboard.inbox_queries import (
     MAX_SEARCH_LENGTH,
-    STATUSES,
     Visitor,
     workspace_conversation,
     workspace_inbox,
@@ -26,6 +26,7 @@ from chatbot.dashboard.pages import current_operator, not_found, page, render
 from chatbot.dashboard.workspace_context import shown_workspace_ids
 from chatbot.http.responses import json_response
 from chatbot.privacy.visitors import export_visitor
+from chatbot.vocabulary import STATUSES
 from chatbot.workspaces.policy import workspace_ids_for
 from chatbot.workspaces.repository import members as workspace_members
 from chatbot.workspaces.roles import Action
@@ -98,7 +99,7 @@ async def _team(request: web.Request, workspace_ids: list[str]) -> list[dict[str
             name = display_name(member.name, member.email)
             found.setdefault(member.user_id, {"id": member.user_id, "name": name})
     try:
-        online = await request.app[keys.CHAT].presence.online(list(found))
+        online = await request.app[CHAT].presence.online(list(found))
     except Exception:  # presence unknown: shown as offline, corrected by the live events
         online = set()
     return [{**member, "online": member["id"] in online} for member in found.values()]

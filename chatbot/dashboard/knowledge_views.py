@@ -27,6 +27,7 @@ from chatbot.errors import ApiError
 from chatbot.knowledge import repository as repo
 from chatbot.knowledge.drafts import document_draft, entry_passages, pair_draft
 from chatbot.knowledge.index import knowledge_changed
+from chatbot.knowledge.parse_pool import PARSE_POOL
 from chatbot.knowledge.parsing import SUPPORTED_FORMATS
 from chatbot.knowledge.schemas import KnowledgeCreate, KnowledgeUpdate
 from chatbot.knowledge.uploads import MAX_FILES, UploadedFile, parse_files
@@ -153,7 +154,7 @@ async def _uploaded_files(request: web.Request) -> list[UploadedFile]:
 async def knowledge_upload(request: web.Request) -> web.StreamResponse:
     chatbot = await owned_chatbot(request, Action.MANAGE)
     try:
-        drafts = await parse_files(request.app[keys.PARSE_POOL], await _uploaded_files(request))
+        drafts = await parse_files(request.app[PARSE_POOL], await _uploaded_files(request))
     except FormErrors as exc:
         return await _page(request, chatbot, errors=exc.errors, status=422)
     except ApiError as exc:  # a file of an unsupported kind, or too long: nothing is stored

@@ -15,7 +15,7 @@ from chatbot.dashboard import (
     webhook_views,
     workspace_views,
 )
-from chatbot.dashboard.session import DashboardSessions
+from chatbot.dashboard.session import DASHBOARD_SESSIONS, DashboardSessions
 from chatbot.http.routing import Handler, RouteTable
 
 BASE = "/dashboard"
@@ -79,6 +79,6 @@ _PAGES: tuple[tuple[str, str, Handler], ...] = (
 
 def setup_dashboard(app: web.Application, routes: RouteTable) -> None:
     """The dashboard's session cookies and its pages (HTML, not part of the API document)."""
-    app[keys.DASHBOARD_SESSIONS] = DashboardSessions(app[keys.SETTINGS])
+    app[DASHBOARD_SESSIONS] = DashboardSessions(app[keys.SETTINGS])
     for method, path, handler in _PAGES:
         routes.add(method, path, handler, tag="dashboard", in_schema=False)

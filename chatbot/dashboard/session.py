@@ -10,7 +10,6 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_session import Session
 
-from chatbot import keys
 from chatbot.auth.context import AuthUser
 from chatbot.auth.repository import UserRecord
 from chatbot.auth.sessions import session_state
@@ -78,6 +77,9 @@ class DashboardSessions:
             await self._storage(request).save_session(request, response, session)
 
 
+DASHBOARD_SESSIONS = web.AppKey("dashboard_sessions", DashboardSessions)
+
+
 def log_in(session: Session, record: UserRecord) -> None:
     """Start a fresh session for the account (nothing of the anonymous one is kept)."""
     session.invalidate()
@@ -120,4 +122,4 @@ def take_flashes(session: Session) -> list[tuple[str, str]]:
 
 def sessions_of(app: web.Application) -> DashboardSessions:
     """The app's session cookie handler, made by `setup_dashboard`."""
-    return app[keys.DASHBOARD_SESSIONS]
+    return app[DASHBOARD_SESSIONS]

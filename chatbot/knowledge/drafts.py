@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from chatbot.knowledge.parsing import DocumentTooLong, ParsedPassage
+from chatbot.knowledge.parsing import DocumentTooLong
 from chatbot.knowledge.repository import EntryDraft, PassageDraft, StoredPassage
 from chatbot.knowledge.schemas import MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH
 from chatbot.retrieval.passages import Passage, document_passages, qa_passage
+from chatbot.retrieval.splitting import ParsedPassage
 
 
 def pair_passages(question: str, answer: str) -> list[PassageDraft]:

@@ -109,10 +109,13 @@ class ParsePool:
             worker.shutdown(wait=False, cancel_futures=True)
 
 
+PARSE_POOL = web.AppKey("parse_pool", ParsePool)
+
+
 async def parse_pool_context(app: web.Application) -> AsyncIterator[None]:
     """The app's parse pool, from the upload settings; closed with the app."""
     settings = app[keys.SETTINGS]
     pool = ParsePool(settings.upload_parse_workers, settings.upload_parse_cpu_seconds)
-    app[keys.PARSE_POOL] = pool
+    app[PARSE_POOL] = pool
     yield
     pool.close()

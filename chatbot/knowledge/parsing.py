@@ -9,17 +9,23 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
+
+from chatbot.retrieval.splitting import (
+    MAX_PASSAGE_CHARS,
+    ParsedPassage,
+    sections_to_passages,
+    split_markdown,
+    split_text,
+)
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
 DocumentKind = Literal["text", "markdown", "html", "pdf"]
 
-MAX_PASSAGE_CHARS = 1200
 # Past this many pages a PDF is refused before any page is read.
 MAX_PDF_PAGES = 2000
 
@@ -50,14 +56,6 @@ class UnsupportedDocument(ValueError):
 
 class DocumentTooLong(ValueError):
     """An uploaded file holds more text than one document entry may."""
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedPassage:
-    """A piece of a document, with the heading it sits under."""
-
-    title: str
-    text: str
 
 
 def detect_kind(data: bytes, filename: str = "", content_type: str = "") -> DocumentKind:
@@ -122,30 +120,6 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def split_text(
-    text: str, *, title: str = "", max_chars: int = MAX_PASSAGE_CHARS
-) -> list[ParsedPassage]:
-    """Plain text cut at blank lines into passages of at most `max_chars`."""
-    return [ParsedPassage(title, chunk) for chunk in _pack(_paragraphs(text), max_chars)]
-
-
-def split_markdown(
-    text: str, *, title: str = "", max_chars: int = MAX_PASSAGE_CHARS
-) -> list[ParsedPassage]:
-    """Markdown cut at its headings, each section packed into passages titled by its heading."""
-    sections: list[tuple[str, list[str]]] = [(title, [])]
-    in_fence = False
-    for line in text.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-        heading = None if in_fence else re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if heading:
-            sections.append((_strip_inline_markdown(heading.group(1)), []))
-        else:
-            sections[-1][1].append(line if in_fence else _strip_inline_markdown(line))
-    return _sections_to_passages(sections, max_chars)
-
-
 def split_html(
     text: str, *, title: str = "", max_chars: int = MAX_PASSAGE_CHARS
 ) -> list[ParsedPassage]:
@@ -153,7 +127,7 @@ def split_html(
     parser = _HtmlSections(title)
     parser.feed(text)
     parser.close()
-    return _sections_to_passages(parser.sections(), max_chars)
+    return sections_to_passages(parser.sections(), max_chars)
 
 
 def split_pdf(
@@ -180,9 +154,7 @@ def split_pdf(
     passages = []
     for number, page in enumerate(pages, start=1):
         page_title = f"{title}, page {number}" if title else f"Page {number}"
-        passages += [
-            ParsedPassage(page_title, chunk) for chunk in _pack(_paragraphs(page), max_chars)
-        ]
+        passages += split_text(page, title=page_title, max_chars=max_chars)
     if not passages:
         raise UnsupportedDocument("the PDF has no text to extract (is it a scan?)")
     return passages
@@ -280,67 +252,6 @@ class _HtmlSections(HTMLParser):
             self._sections[0] = (" ".join(self._page_title.split()), first_body)
         # Inline text was collected piecewise: join it, then let blank lines mark paragraphs.
         return [(title, ["".join(body)]) for title, body in self._sections]
-
-
-def _sections_to_passages(
-    sections: list[tuple[str, list[str]]], max_chars: int
-) -> list[ParsedPassage]:
-    passages = []
-    for title, lines in sections:
-        chunks = _pack(_paragraphs("\n".join(lines)), max_chars)
-        passages += [ParsedPassage(title, chunk) for chunk in chunks]
-    return passages
-
-
-def _paragraphs(text: str) -> list[str]:
-    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return [" ".join(block.split()) for block in blocks if block.strip()]
-
-
-def _pack(paragraphs: list[str], max_chars: int) -> list[str]:
-    """Paragraphs joined into chunks of at most `max_chars`, long ones cut at sentence ends."""
-    chunks: list[str] = []
-    current = ""
-    for piece in (part for paragraph in paragraphs for part in _cut(paragraph, max_chars)):
-        if current and len(current) + 2 + len(piece) > max_chars:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n\n{piece}" if current else piece
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _cut(paragraph: str, max_chars: int) -> list[str]:
-    if len(paragraph) <= max_chars:
-        return [paragraph]
-    pieces: list[str] = []
-    current = ""
-    for sentence in re.split(r"(?<=[.!?])\s+", paragraph):
-        while len(sentence) > max_chars:
-            # A "sentence" longer than a passage (a list, a table row): cut at a space.
-            cut = sentence.rfind(" ", 0, max_chars)
-            cut = cut if cut > 0 else max_chars
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(sentence[:cut])
-            sentence = sentence[cut:].lstrip()
-        if current and len(current) + 1 + len(sentence) > max_chars:
-            pieces.append(current)
-            current = ""
-        current = f"{current} {sentence}" if current else sentence
-    if current:
-        pieces.append(current)
-    return pieces
-
-
-def _strip_inline_markdown(line: str) -> str:
-    line = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", line)  # images keep their alt text
-    line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)  # links keep their text
-    line = re.sub(r"(\*\*|__)(.+?)\1", r"\2", line)
-    line = re.sub(r"^\s{0,3}>\s?", "", line)
-    return re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", line)
 
 
 def _title_from_filename(filename: str) -> str:

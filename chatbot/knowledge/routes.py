@@ -15,6 +15,7 @@ from chatbot.http.validation import read_json
 from chatbot.knowledge import repository as repo
 from chatbot.knowledge.drafts import document_draft, entry_passages, pair_draft
 from chatbot.knowledge.index import knowledge_changed, knowledge_index
+from chatbot.knowledge.parse_pool import PARSE_POOL
 from chatbot.knowledge.schemas import (
     KnowledgeCreate,
     KnowledgeEntryOut,
@@ -66,7 +67,7 @@ async def create_entry(request: web.Request) -> web.Response:
 
 async def upload_entries(request: web.Request) -> web.Response:
     chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
-    drafts = await parse_files(request.app[keys.PARSE_POOL], await read_files(request))
+    drafts = await parse_files(request.app[PARSE_POOL], await read_files(request))
     entries = await repo.add_entries(request.app[keys.ENGINE], chatbot.id, drafts)
     await knowledge_changed(request.app, chatbot.id)
     return json_response({"items": [entry.as_json() for entry in entries]}, status=201)

@@ -8,14 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from chatbot.openapi.fields import NOT_NULL, Text, omitted
+from chatbot.fields.types import NOT_NULL, Text, omitted
 
 MAX_QUESTION_LENGTH = 1_000
 MAX_ANSWER_LENGTH = 20_000
 MAX_TITLE_LENGTH = 300
 MAX_CONTENT_LENGTH = 500_000
 
-# Lengths count the text as sent; it is stored stripped (see chatbot.openapi.fields.Text).
+# Lengths count the text as sent; it is stored stripped (see chatbot.fields.types.Text).
 Question = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUESTION_LENGTH), Text()]
 Answer = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ANSWER_LENGTH), Text()]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE_LENGTH), Text()]

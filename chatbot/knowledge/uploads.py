@@ -16,6 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from chatbot import keys
 from chatbot.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from chatbot.fields.types import text_pattern, text_problem
 from chatbot.knowledge.drafts import uploaded_document
 from chatbot.knowledge.parse_pool import ParsePool, ParseTooSlow
 from chatbot.knowledge.parsing import (
@@ -23,11 +24,10 @@ from chatbot.knowledge.parsing import (
     DocumentTooLong,
     UnsupportedDocument,
     parse_document,
-    split_text,
 )
 from chatbot.knowledge.repository import EntryDraft
 from chatbot.knowledge.schemas import MAX_CONTENT_LENGTH
-from chatbot.openapi.fields import text_pattern, text_problem
+from chatbot.retrieval.splitting import split_text
 
 MAX_FILES = 20
 FILE_FIELD = "file"

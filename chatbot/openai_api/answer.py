@@ -21,7 +21,7 @@ from chatbot.brains.factory import brain_type
 from chatbot.brains.knowledge import stream_chunks
 from chatbot.brains.usage import TokenUsage, estimate_prompt
 from chatbot.chat.bot import brain_request, uses_history
-from chatbot.chat.service import ChatService
+from chatbot.chat.service import CHAT, ChatService
 from chatbot.chat.store import ConversationGone, Stored, StoreUnavailable, Write
 from chatbot.chatbots.repository import ChatbotRecord
 from chatbot.errors import ServiceUnavailable
@@ -122,7 +122,7 @@ async def start_answer(
     """Check the request, store the question, and start the brain; raises before any answer."""
     app = request.app
     settings = app[keys.SETTINGS]
-    chat = app[keys.CHAT]
+    chat = app[CHAT]
     chatbot = await chatbot_for_model(request, body.model)
     question = read_question(
         body.messages,

@@ -19,9 +19,10 @@ from chatbot.chat.writes import NewConversation
 from chatbot.errors import NotFound
 from chatbot.storage.schema import conversations
 from chatbot.storage.values import new_id, utcnow
+from chatbot.vocabulary import Channel
 
 CONVERSATION_HEADER = "X-Conversation-Id"
-API_CHANNEL = "api"
+API_CHANNEL: Channel = "api"
 _ID_LENGTH = 36
 
 

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot.openapi.fields import JSON_INTEGER
+from chatbot.fields.types import JSON_INTEGER
+from chatbot.vocabulary import Status
 
 MAX_MODEL_LENGTH = 200
 MAX_USER_LENGTH = 256
@@ -120,7 +121,7 @@ class ChatCompletion(BaseModel):
         description="the conversation this call was stored in (also the X-Conversation-Id "
         "header); send it back in that header to continue it"
     )
-    conversation_status: Literal["bot", "waiting_for_human", "human", "closed"] = Field(
+    conversation_status: Status = Field(
         description="its status after the answer: `waiting_for_human` once the bot handed off"
     )
 

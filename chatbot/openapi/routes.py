@@ -25,6 +25,8 @@ _CSP = (
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+
 
 async def build_document(app: web.Application) -> None:
     """Generate the document once the route table is complete (on startup)."""
@@ -34,12 +36,12 @@ async def build_document(app: web.Application) -> None:
         version=chatbot.__version__,
         description=DESCRIPTION,
     )
-    app[keys.OPENAPI_DOCUMENT] = json.dumps(document, ensure_ascii=False).encode()
+    app[OPENAPI_DOCUMENT] = json.dumps(document, ensure_ascii=False).encode()
 
 
 @public
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[keys.OPENAPI_DOCUMENT], content_type="application/json")
+    return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
 
 def _docs_file(request: web.Request, name: str, content_type: str) -> web.FileResponse:

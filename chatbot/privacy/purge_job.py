@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from chatbot import keys
+from chatbot.chat.service import CHAT
 from chatbot.metrics import metrics_of
 from chatbot.privacy.retention import purge_expired
 
@@ -31,7 +32,7 @@ async def run_purge(app: web.Application) -> int | None:
     engine = app[keys.ENGINE]
     settings = app[keys.SETTINGS].privacy
     counter = metrics_of(app).purged_conversations_total
-    chat = app[keys.CHAT]
+    chat = app[CHAT]
 
     async def purged(tenant_id: str, ids: Sequence[str]) -> None:
         counter.inc(len(ids))

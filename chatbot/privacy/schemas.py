@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chatbot.conversations.schemas import MessageOut, Status
+from chatbot.conversations.schemas import MessageOut
+from chatbot.vocabulary import Status
 
 
 class ExportedConversation(BaseModel):

@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatbot import keys
+from chatbot.chat.service import CHAT
 from chatbot.conversations.repository import messages_after
 from chatbot.storage.schema import (
     conversations,
@@ -23,6 +24,7 @@ from chatbot.storage.schema import (
 )
 from chatbot.storage.values import VISITOR_ID_LENGTH, iso, utcnow
 from chatbot.webhooks.events import VISITOR_ERASED, Row, as_values, erased_data, event_rows
+from chatbot.webhooks.subscriptions import WEBHOOKS
 
 VISITOR_ID_PATTERN = f"^[0-9a-f]{{{VISITOR_ID_LENGTH}}}$"
 _VISITOR_ID = re.compile(VISITOR_ID_PATTERN)
@@ -103,7 +105,7 @@ async def erase_visitor(
     data, with the `visitor.erased` event of the workspace's webhooks subscribed to it in the
     same transaction, then make every instance forget them (their sockets close); returns how
     many."""
-    subscriptions = app[keys.WEBHOOKS]
+    subscriptions = app[WEBHOOKS]
     hooks = await subscriptions.hooks(tenant_id)
     async with app[keys.ENGINE].begin() as connection:
         c = conversations.c
@@ -121,5 +123,5 @@ async def erase_visitor(
             await connection.execute(insert(webhook_deliveries), as_values(rows))
     if rows:
         subscriptions.written()
-    await app[keys.CHAT].hub.erase(tenant_id, ids)
+    await app[CHAT].hub.erase(tenant_id, ids)
     return len(ids)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatbot.knowledge.parsing import split_markdown
+from chatbot.retrieval.splitting import split_markdown
 
 if TYPE_CHECKING:
     from chatbot.retrieval.embedder import TextEmbedding

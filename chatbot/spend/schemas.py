@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.chatbots.schemas import TokenBudget
-from chatbot.openapi.fields import omitted
+from chatbot.fields.types import omitted
 
 MONTH_PATTERN = "^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"
 

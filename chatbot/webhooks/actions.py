@@ -14,7 +14,7 @@ from chatbot.errors import Conflict, NotFound, ValidationFailed
 from chatbot.http.outbound import url_problem
 from chatbot.webhooks import repository as repo
 from chatbot.webhooks.repository import DeliveryRecord, WebhookRecord
-from chatbot.webhooks.subscriptions import announce_change
+from chatbot.webhooks.subscriptions import WEBHOOKS, announce_change
 
 
 def _webhook_not_found(webhook_id: str) -> NotFound:
@@ -75,7 +75,7 @@ async def set_webhook_enabled(
         raise _webhook_not_found(webhook_id)
     await announce_change(app[keys.BROKER], workspace_id)
     if enabled:
-        app[keys.WEBHOOKS].written()  # its waiting deliveries are due again
+        app[WEBHOOKS].written()  # its waiting deliveries are due again
     return webhook
 
 
@@ -86,12 +86,12 @@ async def retry_delivery(
     delivery = await repo.schedule_now(app[keys.ENGINE], webhook.id, delivery_id)
     if delivery is None:
         raise NotFound(f"no delivery with id {delivery_id!r}", code="delivery_not_found")
-    app[keys.WEBHOOKS].written()
+    app[WEBHOOKS].written()
     return delivery
 
 
 async def send_test_event(app: web.Application, webhook: WebhookRecord) -> DeliveryRecord:
     """A `webhook.test` delivery to this webhook, sent now."""
     delivery = await repo.insert_test_delivery(app[keys.ENGINE], webhook)
-    app[keys.WEBHOOKS].written()
+    app[WEBHOOKS].written()
     return delivery

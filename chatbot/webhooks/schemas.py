@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatbot.openapi.fields import Rule, omitted
-from chatbot.openapi.url_patterns import http_url_pattern
+from chatbot.fields.types import Rule, omitted
+from chatbot.fields.url_patterns import http_url_pattern
 from chatbot.webhooks.events import EVENT_TYPES
 
 MAX_URL_LENGTH = 2000

@@ -9,6 +9,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from chatbot import keys
 from chatbot.http.outbound import guarded_connector
 from chatbot.webhooks.dispatcher import Dispatcher
+from chatbot.webhooks.subscriptions import WEBHOOKS
 
 
 async def webhooks_context(app: web.Application) -> AsyncIterator[None]:
@@ -23,16 +24,16 @@ async def webhooks_context(app: web.Application) -> AsyncIterator[None]:
         auto_decompress=False,
     )
     dispatcher = Dispatcher(app[keys.ENGINE], session, app[keys.BROKER], hooks)
-    app[keys.WEBHOOKS].on_written = dispatcher.wake
+    app[WEBHOOKS].on_written = dispatcher.wake
     await dispatcher.start()
     try:
         yield
     finally:
-        app[keys.WEBHOOKS].on_written = None
+        app[WEBHOOKS].on_written = None
         await dispatcher.close(min(hooks.timeout_seconds, settings.shutdown_timeout_seconds))
         await session.close()
 
 
 def setup_webhooks(app: web.Application) -> None:
-    """Register the dispatcher's context (after `resources_context`)."""
+    """Register the dispatcher's context (after `setup_resources` and `setup_chat`)."""
     app.cleanup_ctx.append(webhooks_context)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -94,3 +95,6 @@ class Subscriptions:
 
     def on_reconnect(self) -> None:
         self.forget()
+
+
+WEBHOOKS = web.AppKey("webhooks", Subscriptions)

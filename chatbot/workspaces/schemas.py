@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.auth.schemas import Email, UserOut
-from chatbot.openapi.fields import Text
+from chatbot.fields.types import Text
 
 WorkspaceId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 RoleName = Literal["owner", "admin", "agent"]

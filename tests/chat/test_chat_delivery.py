@@ -21,6 +21,7 @@ from chat_helpers import (
 from chatbot import keys
 from chatbot.chat.hub import Audience, Event
 from chatbot.chat.protocol import message_frame as encode_message
+from chatbot.chat.service import CHAT
 from chatbot.chat.store import Write
 
 from conftest import AppClient, ClientFactory
@@ -33,7 +34,7 @@ async def test_a_message_after_a_gap_comes_after_the_missed_ones_read_from_the_d
 ) -> None:
     tenant = await register(client)
     chatbot = await create_chatbot(client, tenant, greeting="")
-    chat = client.app[keys.CHAT]
+    chat = client.app[CHAT]
     async with client.ws_connect(visitor_path(chatbot["slug"])) as ws:
         conversation_id = (await next_frame(ws))["conversation_id"]
         await new_conversation(client.app[keys.ENGINE], chatbot["id"], conversation_id)
@@ -124,7 +125,7 @@ async def test_heartbeats_close_a_socket_whose_client_stopped_answering(
     client = await make_client(chat={"heartbeat_seconds": 0.3})
     tenant = await register(client)
     chatbot = await create_chatbot(client, tenant, greeting="")
-    chat = client.app[keys.CHAT]
+    chat = client.app[CHAT]
 
     async with client.ws_connect(visitor_path(chatbot["slug"]), autoping=False) as ws:
         conversation_id = (await next_frame(ws))["conversation_id"]

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import WSServerHandshakeError
 from chat_helpers import create_chatbot, frame_of_type, next_frame, register, visitor_path
 
-from chatbot import keys
+from chatbot.chat.service import CHAT
 
 from conftest import AppClient, ClientFactory
 from support import until
@@ -55,7 +55,7 @@ async def test_past_the_cap_an_address_is_refused_until_one_of_its_sockets_close
             operator_status = refused.status
         await agent.close()
         # The slot is released once the server has finished closing the socket.
-        cap = client.app[keys.CHAT].socket_cap
+        cap = client.app[CHAT].socket_cap
         await until(lambda: cap.open_for("127.0.0.1") < CAP, timeout=10)
         async with client.ws_connect(path) as again:
             welcome = await next_frame(again)

@@ -32,12 +32,12 @@ from chatbot.chatbots.slugs import SLUG_REGEX
 from chatbot.conversations.routes import add_conversation_routes
 from chatbot.conversations.schemas import InboxQuery
 from chatbot.errors import ValidationFailed
+from chatbot.fields.types import NOT_BLANK_PATTERN, WHITESPACE
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import validate
 from chatbot.knowledge.routes import add_knowledge_routes
 from chatbot.knowledge.schemas import KnowledgeCreate, KnowledgeUpdate
 from chatbot.knowledge.uploads import MULTIPART_BODY, UploadedFile, typed_text
-from chatbot.openapi.fields import NOT_BLANK_PATTERN, WHITESPACE
 from chatbot.openapi.generator import build_openapi
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from chatbot import keys
 from chatbot.http.routing import RouteTable, public
 from chatbot.openapi.generator import BEARER_DESCRIPTION, build_openapi, openapi_path
+from chatbot.openapi.routes import OPENAPI_DOCUMENT
 
 from conftest import AppClient
 
@@ -164,8 +165,8 @@ async def test_the_served_document_covers_every_route_of_the_table(client: AppCl
 
 
 async def test_the_document_is_built_once_at_startup(client: AppClient) -> None:
-    built = client.app[keys.OPENAPI_DOCUMENT]
+    built = client.app[OPENAPI_DOCUMENT]
     first = await (await client.get("/api/openapi.json")).read()
     second = await (await client.get("/api/openapi.json/")).read()
     assert first == second == built
-    assert client.app[keys.OPENAPI_DOCUMENT] is built
+    assert client.app[OPENAPI_DOCUMENT] is built

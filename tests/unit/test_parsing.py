@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.knowledge.parsing import (
-    ParsedPassage,
-    UnsupportedDocument,
-    detect_kind,
-    parse_document,
-    split_markdown,
-    split_text,
-)
+from chatbot.knowledge.parsing import UnsupportedDocument, detect_kind, parse_document
 from chatbot.retrieval.passages import document_passages, passages_from_entries
+from chatbot.retrieval.splitting import ParsedPassage, split_markdown, split_text
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:

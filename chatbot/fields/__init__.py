@@ -1,0 +1,1 @@
+"""The field vocabulary every request body validates with, its JSON schema included."""
