@@ -14,13 +14,13 @@ from chatbot import keys
 from chatbot.auth.repository import EmailTaken, insert_user, user_by_email
 from chatbot.auth.setup import PASSWORDS
 from chatbot.brains.demo import load_demo_knowledge
-from chatbot.chatbots.lookup import forget_chatbot
-from chatbot.chatbots.repository import ChatbotRecord, SlugTaken, create_chatbot, load_chatbot
-from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme
+from chatbot.chatbots.actions import create_chatbot
+from chatbot.chatbots.repository import ChatbotRecord, load_chatbot
+from chatbot.chatbots.schemas import ChatbotCreate, Theme
 from chatbot.config import Settings
+from chatbot.errors import Conflict
+from chatbot.knowledge.actions import add_drafts
 from chatbot.knowledge.drafts import pair_draft
-from chatbot.knowledge.index import knowledge_changed
-from chatbot.knowledge.repository import add_entries
 from chatbot.workspaces.repository import memberships
 
 log = logging.getLogger("chatbot")
@@ -66,26 +66,15 @@ async def ensure_demo(app: web.Application) -> ChatbotRecord:
     owner_id = await _demo_owner_id(app)
     # The demo account's own workspace, made with the account.
     workspace_id = (await memberships(engine, owner_id))[0].workspace_id
+    body = ChatbotCreate(name=DEMO_CHATBOT_NAME, slug=DEMO_SLUG, theme=Theme(title="Demo chatbot"))
     try:
-        chatbot = await create_chatbot(
-            engine,
-            workspace_id=workspace_id,
-            owner_id=owner_id,
-            name=DEMO_CHATBOT_NAME,
-            slug=DEMO_SLUG,
-            greeting=DEFAULT_GREETING,
-            allowed_origins=[],
-            brain={"type": "knowledge"},
-            theme=Theme(title="Demo chatbot").model_dump(),
-        )
-    except SlugTaken:  # another worker made it first, knowledge included
+        chatbot = await create_chatbot(app, workspace_id, owner_id, body)
+    except Conflict:  # another worker made it first (its slug is taken), knowledge included
         found = await load_chatbot(engine, slug=DEMO_SLUG)
         assert found is not None
         return found
     drafts = [pair_draft(item["question"], item["answer"]) for item in load_demo_knowledge()]
-    await add_entries(engine, chatbot.id, drafts)
-    await forget_chatbot(app, chatbot)
-    await knowledge_changed(app, chatbot.id)
+    await add_drafts(app, chatbot.id, drafts)
     log.info("demo: created %s with %d knowledge entries", DEMO_SLUG, len(drafts))
     return chatbot
 

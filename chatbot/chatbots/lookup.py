@@ -1,8 +1,9 @@
 """Cached chatbot lookups for the widget and the chat, invalidated on every change.
 
 Entries live in the app's cache: in-process for one instance, Redis when several instances
-share it, so that a change written by one instance is seen by all at once. Every write path
-deletes the entries after its commit; the short ttl bounds what a lost delete could leave.
+share it, so that a change written by one instance is seen by all at once. Every write
+(`actions.py`) deletes the entries after its commit; the short ttl bounds what a lost delete
+could leave.
 """
 
 from __future__ import annotations

@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from chatbot import keys
-from chatbot.brains.schemas import (
-    BrainConfig,
-    keep_api_key,
-    parse_brain_config,
-    public_brain_config,
-    stored_brain_config,
-)
-from chatbot.brains.targets import ensure_allowed_base_url
-from chatbot.chatbots import identity_secret
+from chatbot.brains.schemas import public_brain_config
+from chatbot.chatbots import actions
 from chatbot.chatbots import repository as repo
-from chatbot.chatbots.lookup import forget_chatbot
-from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
+from chatbot.chatbots.repository import ChatbotRecord
 from chatbot.chatbots.schemas import (
-    DEFAULT_GREETING,
     ChatbotCreate,
     ChatbotList,
     ChatbotListQuery,
     ChatbotOut,
     ChatbotUpdate,
-    Theme,
-    TokenBudget,
+    stored_theme,
     stored_token_budget,
 )
-from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json, read_query
-from chatbot.knowledge.index import knowledge_removed
 from chatbot.storage.values import iso
 from chatbot.workspaces.policy import (
     acting_user,
@@ -63,13 +48,6 @@ def embed_snippet(base_url: str, slug: str) -> str:
     return f'<script src="{src}" data-chatbot="{html.escape(slug)}" async></script>'
 
 
-def _theme(stored: Mapping[str, Any]) -> Theme:
-    try:
-        return Theme.model_validate(dict(stored))
-    except ValidationError:
-        return Theme()  # written by another version: show the defaults rather than fail
-
-
 def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -> ChatbotOut:
     """The chatbot as the API shows it; its identity secret only to those who may manage it."""
     return ChatbotOut(
@@ -80,7 +58,7 @@ def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -
         greeting=record.greeting,
         allowed_origins=list(record.allowed_origins),
         brain=public_brain_config(record.brain),
-        theme=_theme(record.theme),
+        theme=stored_theme(record.theme),
         token_budget=stored_token_budget(record.token_budget),
         created_at=iso(record.created_at) or "",
         updated_at=iso(record.updated_at) or "",
@@ -92,26 +70,15 @@ def chatbot_out(record: ChatbotRecord, base_url: str, *, manager: bool = True) -
     )
 
 
-def _chatbot_not_found(chatbot_id: str) -> NotFound:
-    return NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
-
-
 async def chatbot_for(request: web.Request, chatbot_id: str, action: Action) -> ChatbotRecord:
     """The chatbot, when the caller may do `action` in its workspace: 404 for non-members,
     exactly like a missing chatbot, 403 for a role that does not permit it."""
-    missing = _chatbot_not_found(chatbot_id)
+    missing = actions.chatbot_not_found(chatbot_id)
     record = await repo.load_chatbot(request.app[keys.ENGINE], chatbot_id=chatbot_id)
     if record is None:
         raise missing
     await require(request, record.workspace_id, action, missing=missing)
     return record
-
-
-def _slug_taken(slug: str) -> Conflict:
-    return Conflict(
-        f"the slug {slug!r} is already used by another chatbot: choose another one",
-        code="slug_taken",
-    )
 
 
 async def create_chatbot(request: web.Request) -> web.Response:
@@ -121,27 +88,8 @@ async def create_chatbot(request: web.Request) -> web.Response:
     else:
         workspace_id = body.workspace_id
         await require(request, workspace_id, Action.MANAGE)
-    await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
     creator = await acting_user(request, workspace_id)
-    try:
-        record = await repo.create_chatbot(
-            request.app[keys.ENGINE],
-            workspace_id=workspace_id,
-            owner_id=creator,
-            name=body.name,
-            slug=body.slug,
-            greeting=DEFAULT_GREETING if body.greeting is None else body.greeting,
-            allowed_origins=body.allowed_origins,
-            brain=stored_brain_config(body.brain or parse_brain_config(None)),
-            theme=(body.theme or Theme()).model_dump(),
-            token_budget=(body.token_budget or TokenBudget()).model_dump(),
-            retention_days=body.retention_days,
-            identity_verification=body.identity_verification,
-        )
-    except SlugTaken as exc:
-        raise _slug_taken(exc.slug) from None
-    # A lookup of this slug made before it existed may have been cached as missing.
-    await forget_chatbot(request.app, record)
+    record = await actions.create_chatbot(request.app, workspace_id, creator, body)
     return json_response(chatbot_out(record, public_base_url(request)), status=201)
 
 
@@ -166,70 +114,23 @@ async def get_chatbot(request: web.Request) -> web.Response:
     return json_response(chatbot_out(record, public_base_url(request), manager=manager))
 
 
-def _parsed(stored: Mapping[str, Any]) -> BrainConfig | None:
-    try:
-        return parse_brain_config(stored)
-    except ValidationError:
-        return None  # stored by an older version: nothing to keep from it
-
-
-def _changes(body: ChatbotUpdate, current: ChatbotRecord) -> dict[str, Any]:
-    sent = body.model_fields_set
-    changes: dict[str, Any] = {}
-    for field in ("name", "slug", "allowed_origins", "retention_days", "identity_verification"):
-        if field in sent:
-            changes[field] = getattr(body, field)
-    if "greeting" in sent:
-        changes["greeting"] = DEFAULT_GREETING if body.greeting is None else body.greeting
-    if "brain" in sent and body.brain is not None:
-        changes["brain"] = stored_brain_config(keep_api_key(body.brain, _parsed(current.brain)))
-    if "theme" in sent:
-        theme = body.theme.applied_to(dict(current.theme)) if body.theme else Theme()
-        changes["theme"] = theme.model_dump()
-    if "token_budget" in sent:
-        update = body.token_budget
-        budget = update.applied_to(dict(current.token_budget)) if update else TokenBudget()
-        changes["token_budget"] = budget.model_dump()
-    return changes
-
-
 async def update_chatbot(request: web.Request) -> web.Response:
-    chatbot_id = request.match_info["chatbot_id"]
-    current = await chatbot_for(request, chatbot_id, Action.MANAGE)
+    current = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
     body = await read_json(request, ChatbotUpdate, strict=True)
-    await ensure_allowed_base_url(body.brain, request.app[keys.SETTINGS].brains)
-    changes = _changes(body, current)
-    if not changes:
-        return json_response(chatbot_out(current, public_base_url(request)))
-    try:
-        result = await repo.update_chatbot(request.app[keys.ENGINE], chatbot_id, changes)
-    except SlugTaken as exc:
-        raise _slug_taken(exc.slug) from None
-    if result is None:  # deleted meanwhile
-        raise _chatbot_not_found(chatbot_id)
-    before, after = result
-    await forget_chatbot(request.app, before, after)
+    after = await actions.update_chatbot(request.app, current, body)
     return json_response(chatbot_out(after, public_base_url(request)))
 
 
 async def rotate_identity_secret(request: web.Request) -> web.Response:
     """A new identity secret: hashes made with the old one stop working at once."""
-    chatbot_id = request.match_info["chatbot_id"]
-    await chatbot_for(request, chatbot_id, Action.MANAGE)
-    after = await identity_secret.rotate_identity_secret(request.app, chatbot_id)
-    if after is None:  # deleted meanwhile
-        raise NotFound(f"no chatbot with id {chatbot_id!r}", code="chatbot_not_found")
+    current = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
+    after = await actions.rotate_identity_secret(request.app, current.id)
     return json_response(chatbot_out(after, public_base_url(request)))
 
 
 async def delete_chatbot(request: web.Request) -> web.Response:
-    chatbot_id = request.match_info["chatbot_id"]
-    await chatbot_for(request, chatbot_id, Action.MANAGE)
-    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], chatbot_id)
-    if deleted is None:  # deleted meanwhile
-        raise _chatbot_not_found(chatbot_id)
-    await forget_chatbot(request.app, deleted)
-    await knowledge_removed(request.app, deleted.id)
+    current = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
+    await actions.delete_chatbot(request.app, current.id)
     return no_content()
 
 

@@ -157,6 +157,14 @@ def stored_token_budget(stored: Any) -> TokenBudget:
         return TokenBudget()
 
 
+def stored_theme(stored: Any) -> Theme:
+    """The theme as stored; one written by another version shows the defaults (never a crash)."""
+    try:
+        return Theme.model_validate(dict(stored or {}))
+    except ValueError:
+        return Theme()
+
+
 _VERIFICATION_DESCRIPTION = (
     "whether visitors prove who they are with user_id and user_hash: off (ignored), optional "
     "(a valid pair is trusted, an invalid one is anonymous) or required (no valid pair: 403)"

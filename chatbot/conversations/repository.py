@@ -81,6 +81,12 @@ def message_view(row: Row[Any]) -> MessageView:
     )
 
 
+# What `assignee_of` reads, from a query joined by `with_assignee`.
+ASSIGNEE_COLUMNS = (
+    conversations.c.assignee_id,
+    users.c.name.label("assignee_name"),
+    users.c.email.label("assignee_email"),
+)
 _CONVERSATION_COLUMNS = (
     conversations.c.id,
     conversations.c.chatbot_id,
@@ -93,19 +99,18 @@ _CONVERSATION_COLUMNS = (
     conversations.c.channel,
     conversations.c.visitor_id,
     conversations.c.user_id,
-    conversations.c.assignee_id,
-    users.c.name.label("assignee_name"),
-    users.c.email.label("assignee_email"),
+    *ASSIGNEE_COLUMNS,
 )
 
 
 def with_assignee(query: Any) -> Any:
-    """`query` (over conversations) joined to the assignee's account, for `assignee_of`."""
+    """`query` (over conversations, selecting `ASSIGNEE_COLUMNS`) joined to the assignee's
+    account, for `assignee_of`."""
     return query.outerjoin(users, users.c.id == conversations.c.assignee_id)
 
 
 def assignee_of(row: Any) -> Assignee | None:
-    """The assignee of a row selected with `assignee_id`, `assignee_name`, `assignee_email`."""
+    """The assignee of a row selected with `ASSIGNEE_COLUMNS`."""
     if row.assignee_id is None:
         return None
     return Assignee(row.assignee_id, display_name(row.assignee_name or "", row.assignee_email))

@@ -5,21 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from chatbot.brains.schemas import (
-    OpenAIBrainConfig,
-    keep_api_key,
-    parse_brain_config,
-    public_brain_config,
-    stored_brain_config,
-)
+from chatbot.brains.schemas import public_brain_config
 from chatbot.chatbots.repository import ChatbotRecord
 from chatbot.chatbots.schemas import (
     DEFAULT_GREETING,
     ChatbotCreate,
     ChatbotUpdate,
     Theme,
+    stored_theme,
     stored_token_budget,
 )
 from chatbot.dashboard.forms import lines, validate_form
@@ -59,13 +52,6 @@ _ALIASES = {
 }
 
 
-def _theme(stored: Mapping[str, Any]) -> Theme:
-    try:
-        return Theme.model_validate(dict(stored))
-    except ValidationError:
-        return Theme()  # written by another version: show the defaults rather than fail
-
-
 def blank_values() -> dict[str, str]:
     """The form of a new chatbot."""
     theme = Theme()
@@ -81,7 +67,7 @@ def blank_values() -> dict[str, str]:
 def stored_values(record: ChatbotRecord) -> dict[str, str]:
     """The form filled from a stored chatbot; the provider key is never shown."""
     brain = public_brain_config(record.brain)
-    theme = _theme(record.theme)
+    theme = stored_theme(record.theme)
     budget = stored_token_budget(record.token_budget)
 
     def text(value: Any) -> str:
@@ -166,35 +152,10 @@ def creation(values: Mapping[str, str]) -> ChatbotCreate:
     return validate_form(ChatbotCreate, data, TEXT_FIELDS, _ALIASES)
 
 
-def changes(
-    values: Mapping[str, str], current: ChatbotRecord, *, clear_api_key: bool
-) -> dict[str, Any]:
-    """The stored columns to write for the edited form, or FormErrors."""
+def update(values: Mapping[str, str]) -> ChatbotUpdate:
+    """The edited form as an update of every field it shows (a blank slug keeps it), or
+    FormErrors."""
     data = _common(values)
     if values["slug"].strip():
         data["slug"] = values["slug"].strip()
-    body = validate_form(ChatbotUpdate, data, TEXT_FIELDS, _ALIASES)
-    # The form always sends both.
-    assert body.brain is not None
-    assert body.theme is not None
-    try:
-        previous = parse_brain_config(current.brain)
-    except ValidationError:
-        previous = None  # stored by an older version: nothing to keep from it
-    brain = body.brain
-    if clear_api_key and isinstance(brain, OpenAIBrainConfig):
-        brain = brain.model_copy(update={"api_key": None})
-    elif not clear_api_key:
-        brain = keep_api_key(brain, previous)
-    result: dict[str, Any] = {
-        "name": body.name,
-        "greeting": body.greeting if body.greeting is not None else DEFAULT_GREETING,
-        "allowed_origins": body.allowed_origins,
-        "brain": stored_brain_config(brain),
-        "theme": body.theme.applied_to({}).model_dump(),
-        "token_budget": body.token_budget.applied_to({}).model_dump() if body.token_budget else {},
-        "retention_days": body.retention_days,
-    }
-    if body.slug is not None:
-        result["slug"] = body.slug
-    return result
+    return validate_form(ChatbotUpdate, data, TEXT_FIELDS, _ALIASES)

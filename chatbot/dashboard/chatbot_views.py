@@ -7,17 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.brains.schemas import BrainConfig, parse_brain_config, stored_brain_config
-from chatbot.brains.targets import base_url_problem
+from chatbot.chatbots import actions
 from chatbot.chatbots import repository as repo
 from chatbot.chatbots.identity import VERIFICATION_MODES
-from chatbot.chatbots.identity_secret import rotate_identity_secret
-from chatbot.chatbots.lookup import forget_chatbot
-from chatbot.chatbots.repository import ChatbotRecord, SlugTaken
+from chatbot.chatbots.repository import ChatbotRecord
 from chatbot.chatbots.routes import embed_snippet, public_base_url
-from chatbot.chatbots.schemas import DEFAULT_GREETING, Theme, TokenBudget
+from chatbot.chatbots.schemas import ChatbotUpdate
 from chatbot.dashboard import chatbot_forms as forms
-from chatbot.dashboard.forms import FormErrors
+from chatbot.dashboard.forms import FormErrors, api_errors
 from chatbot.dashboard.pages import (
     PageError,
     current_operator,
@@ -31,7 +28,7 @@ from chatbot.dashboard.pages import (
 )
 from chatbot.dashboard.session import SESSION, flash
 from chatbot.dashboard.workspace_context import current_workspace, shown_workspace_ids
-from chatbot.knowledge.index import knowledge_removed
+from chatbot.errors import Conflict, ValidationFailed
 from chatbot.spend.notices import budget_notices
 from chatbot.storage.values import utcnow
 from chatbot.workspaces.roles import Action
@@ -48,16 +45,6 @@ async def owned_chatbot(
         raise not_found("chatbot")
     await require_page(request, record.workspace_id, action, "chatbot")
     return record
-
-
-async def _check_base_url(request: web.Request, brain: BrainConfig | None) -> None:
-    problem = await base_url_problem(brain, request.app[keys.SETTINGS].brains)
-    if problem is not None:
-        raise FormErrors({"base_url": problem[0].upper() + problem[1:] + "."})
-
-
-def _slug_taken(slug: str) -> FormErrors:
-    return FormErrors({"slug": f"The slug {slug!r} is already used: choose another one."})
 
 
 def _form_page(
@@ -109,27 +96,14 @@ async def chatbot_create(request: web.Request) -> web.StreamResponse:
     values = forms.posted_values(form_of(request))
     try:
         body = forms.creation(values)
-        await _check_base_url(request, body.brain)
         workspace_id = await _new_chatbots_workspace(request)
-        record = await repo.create_chatbot(
-            request.app[keys.ENGINE],
-            workspace_id=workspace_id,
-            owner_id=current_operator(request).id,
-            name=body.name,
-            slug=body.slug,
-            greeting=DEFAULT_GREETING if body.greeting is None else body.greeting,
-            allowed_origins=body.allowed_origins,
-            brain=stored_brain_config(body.brain or parse_brain_config(None)),
-            theme=(body.theme or Theme()).model_dump(),
-            token_budget=(body.token_budget or TokenBudget()).model_dump(),
-            retention_days=body.retention_days,
-        )
-    except SlugTaken as exc:
-        return _form_page(request, values, None, errors=_slug_taken(exc.slug).errors, status=409)
+        owner_id = current_operator(request).id
+        record = await actions.create_chatbot(request.app, workspace_id, owner_id, body)
     except FormErrors as exc:
         return _form_page(request, values, None, errors=exc.errors, status=422)
-    # A lookup of this slug made before it existed may have been cached as missing.
-    await forget_chatbot(request.app, record)
+    except (ValidationFailed, Conflict) as exc:  # a private base_url, a taken slug
+        errors = api_errors(exc, forms.TEXT_FIELDS)
+        return _form_page(request, values, None, errors=errors, status=exc.status)
     flash(request[SESSION], "success", f"“{record.name}” is created. Now give it some knowledge.")
     return redirect(f"/dashboard/chatbots/{record.id}/knowledge/")
 
@@ -144,19 +118,15 @@ async def chatbot_edit(request: web.Request) -> web.StreamResponse:
 async def chatbot_update(request: web.Request) -> web.StreamResponse:
     current = await owned_chatbot(request, Action.MANAGE)
     values = forms.posted_values(form_of(request))
+    clear_key = field(request, "clear_api_key") == "1"
     try:
-        clear_key = field(request, "clear_api_key") == "1"
-        changes = forms.changes(values, current, clear_api_key=clear_key)
-        await _check_base_url(request, parse_brain_config(changes["brain"]))
-        result = await repo.update_chatbot(request.app[keys.ENGINE], current.id, changes)
-    except SlugTaken as exc:
-        return _form_page(request, values, current, errors=_slug_taken(exc.slug).errors, status=409)
+        body = forms.update(values)
+        after = await actions.update_chatbot(request.app, current, body, clear_api_key=clear_key)
     except FormErrors as exc:
         return _form_page(request, values, current, errors=exc.errors, status=422)
-    if result is None:  # deleted meanwhile
-        raise not_found("chatbot")
-    before, after = result
-    await forget_chatbot(request.app, before, after)
+    except (ValidationFailed, Conflict) as exc:  # a private base_url, a taken slug
+        errors = api_errors(exc, forms.TEXT_FIELDS)
+        return _form_page(request, values, current, errors=errors, status=exc.status)
     flash(request[SESSION], "success", "Saved. New conversations use these settings.")
     return redirect(f"/dashboard/chatbots/{after.id}/")
 
@@ -169,11 +139,8 @@ async def identity_update(request: web.Request) -> web.StreamResponse:
     if mode not in VERIFICATION_MODES:
         flash(request[SESSION], "error", "Choose off, optional or required.")
         return redirect(f"/dashboard/chatbots/{current.id}/")
-    changes = {"identity_verification": mode}
-    result = await repo.update_chatbot(request.app[keys.ENGINE], current.id, changes)
-    if result is None:  # deleted meanwhile
-        raise not_found("chatbot")
-    await forget_chatbot(request.app, *result)
+    update = ChatbotUpdate.model_validate({"identity_verification": mode})
+    await actions.update_chatbot(request.app, current, update)
     flash(request[SESSION], "success", f"Identity verification is now {mode}.")
     return redirect(f"/dashboard/chatbots/{current.id}/")
 
@@ -182,8 +149,7 @@ async def identity_update(request: web.Request) -> web.StreamResponse:
 async def identity_secret_rotate(request: web.Request) -> web.StreamResponse:
     """A new identity secret; the hashes the site made with the old one stop working."""
     current = await owned_chatbot(request, Action.MANAGE)
-    if await rotate_identity_secret(request.app, current.id) is None:
-        raise not_found("chatbot")
+    await actions.rotate_identity_secret(request.app, current.id)
     flash(
         request[SESSION],
         "success",
@@ -201,9 +167,6 @@ async def chatbot_delete_confirm(request: web.Request) -> web.StreamResponse:
 @page()
 async def chatbot_delete(request: web.Request) -> web.StreamResponse:
     record = await owned_chatbot(request, Action.MANAGE)
-    deleted = await repo.delete_chatbot(request.app[keys.ENGINE], record.id)
-    if deleted is not None:
-        await forget_chatbot(request.app, deleted)
-        await knowledge_removed(request.app, deleted.id)
+    await actions.delete_chatbot(request.app, record.id)
     flash(request[SESSION], "success", f"“{record.name}” and its conversations are deleted.")
     return redirect("/dashboard/chatbots/")

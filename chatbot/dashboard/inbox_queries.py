@@ -12,13 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.conversations.message import MessageView
 from chatbot.conversations.repository import (
+    ASSIGNEE_COLUMNS,
     Assignee,
     AssigneeFilter,
     assigned_to,
     assignee_of,
     messages_after,
+    with_assignee,
 )
-from chatbot.storage.schema import chatbots, conversations, messages, users
+from chatbot.storage.schema import chatbots, conversations, messages
 from chatbot.storage.values import as_utc, iso
 
 INBOX_LIMIT = 100
@@ -66,32 +68,28 @@ def like_pattern(text: str) -> str:
 def _base_query(workspace_ids: Collection[str]) -> Select[Any]:
     """The workspaces' conversations with their chatbot's name and their latest message."""
     last = messages.alias("last_message")
-    return (
-        select(
-            conversations.c.id,
-            conversations.c.chatbot_id,
-            chatbots.c.name.label("chatbot_name"),
-            conversations.c.status,
-            conversations.c.last_seq,
-            conversations.c.started_at,
-            conversations.c.last_message_at,
-            last.c.role.label("last_role"),
-            last.c.text.label("last_text"),
-            conversations.c.assignee_id,
-            users.c.name.label("assignee_name"),
-            users.c.email.label("assignee_email"),
-        )
-        .join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
-        .outerjoin(users, users.c.id == conversations.c.assignee_id)
-        .outerjoin(
-            last,
-            and_(
-                last.c.conversation_id == conversations.c.id,
-                last.c.seq == conversations.c.last_seq,
-            ),
-        )
-        .where(chatbots.c.workspace_id.in_(list(workspace_ids)))
+    columns = select(
+        conversations.c.id,
+        conversations.c.chatbot_id,
+        chatbots.c.name.label("chatbot_name"),
+        conversations.c.status,
+        conversations.c.last_seq,
+        conversations.c.started_at,
+        conversations.c.last_message_at,
+        last.c.role.label("last_role"),
+        last.c.text.label("last_text"),
+        *ASSIGNEE_COLUMNS,
     )
+    query: Select[Any] = with_assignee(
+        columns.join(chatbots, chatbots.c.id == conversations.c.chatbot_id)
+    )
+    return query.outerjoin(
+        last,
+        and_(
+            last.c.conversation_id == conversations.c.id,
+            last.c.seq == conversations.c.last_seq,
+        ),
+    ).where(chatbots.c.workspace_id.in_(list(workspace_ids)))
 
 
 def _item(row: Any) -> InboxItem:

@@ -24,13 +24,11 @@ from chatbot.dashboard.pages import (
 )
 from chatbot.dashboard.session import SESSION, flash
 from chatbot.errors import ApiError
+from chatbot.knowledge import actions
 from chatbot.knowledge import repository as repo
-from chatbot.knowledge.drafts import document_draft, entry_passages, pair_draft
-from chatbot.knowledge.index import knowledge_changed
-from chatbot.knowledge.parse_pool import PARSE_POOL
 from chatbot.knowledge.parsing import SUPPORTED_FORMATS
 from chatbot.knowledge.schemas import KnowledgeCreate, KnowledgeUpdate
-from chatbot.knowledge.uploads import MAX_FILES, UploadedFile, parse_files
+from chatbot.knowledge.uploads import MAX_FILES, UploadedFile
 from chatbot.workspaces.roles import Action
 
 ENTRY_FIELDS = {"qa": ("question", "answer"), "document": ("title", "content")}
@@ -86,12 +84,7 @@ async def knowledge_add(request: web.Request) -> web.StreamResponse:
         return await _page(
             request, chatbot, kind=kind, values=values, errors=exc.errors, status=422
         )
-    if kind == "qa":
-        draft = pair_draft(body.question or "", body.answer or "")
-    else:
-        draft = document_draft(body.title or "", body.content or "")
-    await repo.add_entries(request.app[keys.ENGINE], chatbot.id, [draft])
-    await knowledge_changed(request.app, chatbot.id)
+    await actions.add_entry(request.app, chatbot.id, body)
     flash(request[SESSION], "success", "Entry added: the bot uses it from now on.")
     return redirect(_base(chatbot))
 
@@ -154,13 +147,11 @@ async def _uploaded_files(request: web.Request) -> list[UploadedFile]:
 async def knowledge_upload(request: web.Request) -> web.StreamResponse:
     chatbot = await owned_chatbot(request, Action.MANAGE)
     try:
-        drafts = await parse_files(request.app[PARSE_POOL], await _uploaded_files(request))
+        entries = await actions.add_files(request.app, chatbot.id, await _uploaded_files(request))
     except FormErrors as exc:
         return await _page(request, chatbot, errors=exc.errors, status=422)
     except ApiError as exc:  # a file of an unsupported kind, or too long: nothing is stored
         return await _page(request, chatbot, errors={"file": exc.message}, status=exc.status)
-    entries = await repo.add_entries(request.app[keys.ENGINE], chatbot.id, drafts)
-    await knowledge_changed(request.app, chatbot.id)
     names = ", ".join(entry.source or entry.title or "" for entry in entries)
     flash(request[SESSION], "success", f"Added {len(entries)} document(s): {names}.")
     return redirect(_base(chatbot))
@@ -199,13 +190,7 @@ async def entry_update(request: web.Request) -> web.StreamResponse:
     except FormErrors as exc:
         context = {"chatbot": chatbot, "entry": entry, "values": values, "errors": exc.errors}
         return render(request, "knowledge_edit.html", context, status=422)
-    changes = body.changes()
-    merged = {name: getattr(entry, name) for name in ("question", "answer", "title", "content")}
-    passages = entry_passages(entry.kind, **{**merged, **changes})
-    engine = request.app[keys.ENGINE]
-    if await repo.update_entry(engine, chatbot.id, entry.id, changes, passages) is None:
-        raise not_found("knowledge entry")
-    await knowledge_changed(request.app, chatbot.id)
+    await actions.update_entry(request.app, entry, body)
     flash(request[SESSION], "success", "Entry saved.")
     return redirect(_base(chatbot))
 
@@ -213,8 +198,6 @@ async def entry_update(request: web.Request) -> web.StreamResponse:
 @page()
 async def entry_delete(request: web.Request) -> web.StreamResponse:
     chatbot = await owned_chatbot(request, Action.MANAGE)
-    entry_id = request.match_info["entry_id"]
-    if await repo.delete_entry(request.app[keys.ENGINE], chatbot.id, entry_id):
-        await knowledge_changed(request.app, chatbot.id)
-        flash(request[SESSION], "success", "Entry deleted.")
+    await actions.delete_entry(request.app, chatbot.id, request.match_info["entry_id"])
+    flash(request[SESSION], "success", "Entry deleted.")
     return redirect(_base(chatbot))

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatbot import keys
-from chatbot.dashboard.forms import FORM_ERROR, FormErrors, validate_form
+from chatbot.dashboard.forms import FormErrors, api_errors, validate_form
 from chatbot.dashboard.pages import (
     PageError,
     field,
@@ -117,14 +117,9 @@ async def webhook_create(request: web.Request) -> web.StreamResponse:
         webhook = await actions.create_webhook(request.app, workspace_id, body.url, body.events)
     except FormErrors as exc:
         return await _page(request, workspace_id, values=values, errors=exc.errors, status=422)
-    except ValidationFailed as exc:  # a private address
-        fields = exc.details.get("fields") or [{"message": exc.message}]
-        problem = str(fields[0]["message"])
-        errors = {"url": problem[:1].upper() + problem[1:] + "."}
-        return await _page(request, workspace_id, values=values, errors=errors, status=422)
-    except Conflict as exc:  # the workspace has as many webhooks as it may
-        errors = {FORM_ERROR: exc.message[:1].upper() + exc.message[1:] + "."}
-        return await _page(request, workspace_id, values=values, errors=errors, status=409)
+    except (ValidationFailed, Conflict) as exc:  # a private address, as many webhooks as allowed
+        errors = api_errors(exc, FIELDS)
+        return await _page(request, workspace_id, values=values, errors=errors, status=exc.status)
     flash(
         request[SESSION],
         "success",

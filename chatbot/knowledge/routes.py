@@ -8,14 +8,12 @@ from chatbot import keys
 from chatbot.brains.base import BrainRequest
 from chatbot.brains.knowledge import KnowledgeBrain
 from chatbot.chatbots.routes import chatbot_for
-from chatbot.errors import Conflict, NotFound
 from chatbot.http.responses import json_response, no_content
 from chatbot.http.routing import RouteTable
 from chatbot.http.validation import read_json
+from chatbot.knowledge import actions
 from chatbot.knowledge import repository as repo
-from chatbot.knowledge.drafts import document_draft, entry_passages, pair_draft
-from chatbot.knowledge.index import knowledge_changed, knowledge_index
-from chatbot.knowledge.parse_pool import PARSE_POOL
+from chatbot.knowledge.index import knowledge_index
 from chatbot.knowledge.schemas import (
     KnowledgeCreate,
     KnowledgeEntryOut,
@@ -25,14 +23,12 @@ from chatbot.knowledge.schemas import (
     ProbeResult,
     QuestionProbe,
 )
-from chatbot.knowledge.uploads import MULTIPART_BODY, parse_files, read_files
+from chatbot.knowledge.uploads import MULTIPART_BODY, read_files
 from chatbot.retrieval.index import Match
 from chatbot.workspaces.roles import Action
 
 TAG = "knowledge"
 PROBE_CANDIDATES = 3
-_PAIR_FIELDS = frozenset({"question", "answer"})
-_DOCUMENT_FIELDS = frozenset({"title", "content"})
 # Entry ids are lowercase uuids: the pattern keeps the sibling routes (`upload/`, `test/`) out.
 ENTRY_ID = "{entry_id:[0-9a-f-]+}"
 
@@ -49,27 +45,16 @@ def _document_request(request: web.Request) -> web.Request:
     return request.clone(client_max_size=limit)
 
 
-def _entry_not_found(entry_id: str) -> NotFound:
-    return NotFound(f"no knowledge entry with id {entry_id!r}", code="entry_not_found")
-
-
 async def create_entry(request: web.Request) -> web.Response:
     body = await read_json(_document_request(request), KnowledgeCreate, strict=True)
     chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
-    if body.kind == "qa":
-        draft = pair_draft(body.question or "", body.answer or "")
-    else:
-        draft = document_draft(body.title or "", body.content or "")
-    [entry] = await repo.add_entries(request.app[keys.ENGINE], chatbot.id, [draft])
-    await knowledge_changed(request.app, chatbot.id)
+    entry = await actions.add_entry(request.app, chatbot.id, body)
     return json_response(entry.as_json(), status=201)
 
 
 async def upload_entries(request: web.Request) -> web.Response:
     chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
-    drafts = await parse_files(request.app[PARSE_POOL], await read_files(request))
-    entries = await repo.add_entries(request.app[keys.ENGINE], chatbot.id, drafts)
-    await knowledge_changed(request.app, chatbot.id)
+    entries = await actions.add_files(request.app, chatbot.id, await read_files(request))
     return json_response({"items": [entry.as_json() for entry in entries]}, status=201)
 
 
@@ -79,55 +64,30 @@ async def list_entries(request: web.Request) -> web.Response:
     return json_response({"items": [entry.as_json() for entry in entries]})
 
 
-async def get_entry(request: web.Request) -> web.Response:
-    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.READ)
+async def _entry_for(request: web.Request, action: Action) -> repo.KnowledgeEntry:
+    """The entry named in the path, of a chatbot the caller may do `action` with."""
+    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], action)
     entry_id = request.match_info["entry_id"]
     entry = await repo.get_entry(request.app[keys.ENGINE], chatbot.id, entry_id)
     if entry is None:
-        raise _entry_not_found(entry_id)
-    return json_response(entry.as_json())
+        raise actions.entry_not_found(entry_id)
+    return entry
+
+
+async def get_entry(request: web.Request) -> web.Response:
+    return json_response((await _entry_for(request, Action.READ)).as_json())
 
 
 async def update_entry(request: web.Request) -> web.Response:
     body = await read_json(_document_request(request), KnowledgeUpdate, strict=True)
-    chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
-    entry_id = request.match_info["entry_id"]
-    engine = request.app[keys.ENGINE]
-    entry = await repo.get_entry(engine, chatbot.id, entry_id)
-    if entry is None:
-        raise _entry_not_found(entry_id)
-    changes = body.changes()
-    allowed = _PAIR_FIELDS if entry.kind == "qa" else _DOCUMENT_FIELDS
-    if wrong := sorted(set(changes) - allowed):
-        # A valid body for the other kind of entry: it conflicts with this entry's kind.
-        kind = "a question/answer pair" if entry.kind == "qa" else "a document"
-        fields = " and/or ".join(sorted(allowed))
-        raise Conflict(
-            f"this entry is {kind}: it has no {', '.join(wrong)}; send {fields}",
-            code="entry_kind_mismatch",
-            fields=[{"field": name, "message": f"not a field of {kind}"} for name in wrong],
-        )
-    merged = {
-        "question": entry.question,
-        "answer": entry.answer,
-        "title": entry.title,
-        "content": entry.content,
-        **changes,
-    }
-    passages = entry_passages(entry.kind, **merged)
-    updated = await repo.update_entry(engine, chatbot.id, entry_id, changes, passages)
-    if updated is None:  # deleted meanwhile
-        raise _entry_not_found(entry_id)
-    await knowledge_changed(request.app, chatbot.id)
+    entry = await _entry_for(request, Action.MANAGE)
+    updated = await actions.update_entry(request.app, entry, body)
     return json_response(updated.as_json())
 
 
 async def delete_entry(request: web.Request) -> web.Response:
     chatbot = await chatbot_for(request, request.match_info["chatbot_id"], Action.MANAGE)
-    entry_id = request.match_info["entry_id"]
-    if not await repo.delete_entry(request.app[keys.ENGINE], chatbot.id, entry_id):
-        raise _entry_not_found(entry_id)
-    await knowledge_changed(request.app, chatbot.id)
+    await actions.delete_entry(request.app, chatbot.id, request.match_info["entry_id"])
     return no_content()
 
 
