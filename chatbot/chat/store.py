@@ -26,6 +26,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ from chatbot.chat.writes import (
     StoreUnavailable,
     Write,
 )
+from chatbot.storage.engine import sqlite_writer_engine
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +136,15 @@ class MessageStore:
         self._room = asyncio.Event()
         self._closing = False
         self.stats = StoreStats()
-        self._writer: _Writer = (
-            _SqliteProcessWriter(engine, self)
-            if engine.dialect.name == "sqlite"
-            else _AsyncWriter(engine, self, timeout)
-        )
+        self._writer: _Writer
+        if engine.dialect.name != "sqlite":
+            self._writer = _AsyncWriter(_EngineTransactions(engine), self, timeout)
+        elif os.environ.get("CHATBOT_SQLITE_WRITER") == "inprocess":  # measurement switch
+            self._writer = _AsyncWriter(_ThreadTransactions(engine), self, timeout)
+        elif os.environ.get("CHATBOT_SQLITE_WRITER") == "aiosqlite":  # measurement switch
+            self._writer = _AsyncWriter(_EngineTransactions(engine), self, timeout)
+        else:
+            self._writer = _SqliteProcessWriter(engine, self)
 
     @property
     def running(self) -> bool:
@@ -376,11 +382,52 @@ class _SqliteProcessWriter:
             await process.done
 
 
-class _AsyncWriter:
-    """A task on the event loop that commits batch after batch through the async engine."""
+class _Transactions(Protocol):
+    """Commits one batch in one transaction."""
 
-    def __init__(self, engine: AsyncEngine, store: MessageStore, timeout: float) -> None:
+    async def commit(self, writes: Sequence[Write]) -> Committed: ...
+
+    async def close(self) -> None: ...
+
+
+class _EngineTransactions:
+    """Each batch through the async engine (`run_sync` over its driver)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def commit(self, writes: Sequence[Write]) -> Committed:
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(commit_batch, writes)
+
+    async def close(self) -> None:
+        pass
+
+
+class _ThreadTransactions:
+    """SQLite: each batch in one hop to a worker thread, on its own synchronous connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = sqlite_writer_engine(engine.url)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-sqlite-writer")
+
+    def _commit(self, writes: Sequence[Write]) -> Committed:
+        with self._engine.begin() as connection:
+            return commit_batch(connection, writes)
+
+    async def commit(self, writes: Sequence[Write]) -> Committed:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, writes)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
+        self._thread.shutdown(wait=False)
+
+
+class _AsyncWriter:
+    """A task on the event loop that commits batch after batch, one transaction each."""
+
+    def __init__(self, transactions: _Transactions, store: MessageStore, timeout: float) -> None:
+        self._transactions = transactions
         self._store = store
         self._timeout = timeout
         self._wakeup = asyncio.Event()
@@ -409,6 +456,7 @@ class _AsyncWriter:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        await self._transactions.close()
 
     async def _run(self) -> None:
         while True:
@@ -452,5 +500,4 @@ class _AsyncWriter:
         raise AssertionError("unreachable")
 
     async def _transaction(self, writes: Sequence[Write]) -> Committed:
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(commit_batch, writes)
+        return await self._transactions.commit(writes)
