@@ -1,6 +1,7 @@
-"""Writes to the message store and their outcomes, shared by every commit path.
+"""Writes to the message store and their outcomes.
 
-No database code here: the SQLite writer process imports this module and must start quickly.
+No database code here: `store_batch.commit_batch` runs the transaction, this module decides
+what each write's outcome is.
 """
 
 from __future__ import annotations
