@@ -42,17 +42,9 @@ WRITER_CLASSES: dict[str, type[FrameWriter]] = {
 BIG = "x" * 60_000  # a frame that fills socket buffers fast
 STALL_TIMEOUT = 1.0
 
-SocketServer = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], "Sockets"]]]
-
-
-class Sockets:
-    """The server side of the test app: the ChatSocket of each connection, as it opens."""
-
-    def __init__(self) -> None:
-        self.opened: asyncio.Queue[ChatSocket] = asyncio.Queue()
-
-
-SOCKETS = web.AppKey("sockets", Sockets)
+Client = TestClient[web.Request, web.Application]
+Opened = asyncio.Queue[ChatSocket]  # the server side of each connection, as it opens
+SocketServer = Callable[..., Awaitable[tuple[Client, Opened]]]
 
 
 @pytest.fixture(params=list(get_args(Kind)))
@@ -63,7 +55,7 @@ def kind(request: pytest.FixtureRequest) -> Kind:
 
 @pytest.fixture
 async def socket_server(
-    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
+    aiohttp_client: Callable[..., Awaitable[Client]],
     kind: Kind,
     tmp_path: Path,
 ) -> AsyncIterator[SocketServer]:
@@ -71,9 +63,8 @@ async def socket_server(
     through it. The socket reads the client's frames only to see the close handshake."""
     engine = create_engine(f"sqlite:///{tmp_path}/unused.db")  # frames only: never read
 
-    async def serve(
-        *, queue_size: int = 256
-    ) -> tuple[TestClient[web.Request, web.Application], Sockets]:
+    async def serve(*, queue_size: int = 256) -> tuple[Client, Opened]:
+        opened: Opened = asyncio.Queue()
         shared = SocketShared(
             queue_size=queue_size,
             stall_timeout=STALL_TIMEOUT,
@@ -85,7 +76,7 @@ async def socket_server(
             ws = web.WebSocketResponse()
             await ws.prepare(request)
             socket = ChatSocket(request, ws, shared)
-            request.app[SOCKETS].opened.put_nowait(socket)
+            opened.put_nowait(socket)
             async for _ in ws:
                 pass
             socket.close(1000, "")
@@ -93,9 +84,8 @@ async def socket_server(
             return ws
 
         app = web.Application()
-        app[SOCKETS] = Sockets()
         app.router.add_get("/ws", handler)
-        return await aiohttp_client(app), app[SOCKETS]
+        return await aiohttp_client(app), opened
 
     yield serve
     await engine.dispose()
@@ -117,9 +107,9 @@ async def received_numbers(ws: ClientWebSocketResponse) -> list[int]:
 async def test_frames_arrive_in_order_then_the_close_code_given(
     socket_server: SocketServer, kind: Kind
 ) -> None:
-    client, sockets = await socket_server()
+    client, opened = await socket_server()
     async with client.ws_connect("/ws") as ws:
-        socket = await asyncio.wait_for(sockets.opened.get(), 5)
+        socket = await asyncio.wait_for(opened.get(), 5)
         assert isinstance(socket.frame_writer, WRITER_CLASSES[kind])
         # Small frames (gathered into one write), big ones (past the buffer limit, queued) and a
         # long burst, across several turns of the event loop.
@@ -133,14 +123,14 @@ async def test_frames_arrive_in_order_then_the_close_code_given(
 
 
 async def stop_reading_until_closed(
-    client: TestClient[web.Request, web.Application],
-    sockets: Sockets,
+    client: Client,
+    opened: Opened,
     send: Callable[[ChatSocket], Awaitable[None]],
 ) -> float:
     """Connect, never read while `send` runs, and return the seconds from its start until the
     socket closed; then read what arrived: numbered frames in order, then a 4008."""
     async with client.ws_connect("/ws") as ws:
-        socket = await asyncio.wait_for(sockets.opened.get(), 5)
+        socket = await asyncio.wait_for(opened.get(), 5)
         started = time.monotonic()
         await send(socket)
         while not socket.closing:
@@ -156,7 +146,7 @@ async def stop_reading_until_closed(
 async def test_a_stalled_client_is_closed_with_4008_when_its_queue_is_full(
     socket_server: SocketServer,
 ) -> None:
-    client, sockets = await socket_server(queue_size=8)
+    client, opened = await socket_server(queue_size=8)
     sent = 0
 
     async def one_frame_a_turn(socket: ChatSocket) -> None:
@@ -166,7 +156,7 @@ async def test_a_stalled_client_is_closed_with_4008_when_its_queue_is_full(
             sent += 1
             await asyncio.sleep(0)
 
-    took = await stop_reading_until_closed(client, sockets, one_frame_a_turn)
+    took = await stop_reading_until_closed(client, opened, one_frame_a_turn)
     assert sent < 2000, "the socket kept taking frames the client never read"
     assert took < STALL_TIMEOUT, f"a full queue closes at once, not after {took:.2f} s"
 
@@ -175,13 +165,13 @@ async def test_a_stalled_client_is_closed_with_4008_once_a_write_waited_the_stal
     socket_server: SocketServer,
 ) -> None:
     # A queue that never fills: the writer waits for the client, which never reads.
-    client, sockets = await socket_server(queue_size=100_000)
+    client, opened = await socket_server(queue_size=100_000)
 
     async def a_burst(socket: ChatSocket) -> None:
         for index in range(400):  # far more than the kernel's and the client's buffers
             socket.send(numbered(index, BIG))
 
-    took = await stop_reading_until_closed(client, sockets, a_burst)
+    took = await stop_reading_until_closed(client, opened, a_burst)
     assert STALL_TIMEOUT * 0.9 <= took < STALL_TIMEOUT + 2, f"closed after {took:.2f} s"
 
 
