@@ -74,6 +74,7 @@ class ChatSocket:
         "_sent",
         "_shared",
         "_writer",
+        "_writing",
         "since",
         "ws",
     )
@@ -89,6 +90,7 @@ class ChatSocket:
         self._frames = shared.open_writer(request, ws)
         self._queue: deque[_Item] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._writing = False  # the writer task has begun: frames queued since wait on the client
         self._held: list[_Item] | None = None
         self._closer: asyncio.Task[None] | None = None
         # The last seq sent per conversation; insertion order doubles as recency for eviction.
@@ -176,7 +178,10 @@ class ChatSocket:
         queue = self._queue
         if queue is None:
             queue = self._queue = deque()
-        elif len(queue) >= self._shared.queue_size:
+        elif self._writing and len(queue) >= self._shared.queue_size:
+            # Frames of one turn that the writer has not begun to send are no sign of a slow
+            # client (a batch of stored messages reaches an operator in one turn): only a queue
+            # that fills while the writer runs, and so waits, is.
             log.info(
                 "chat socket: client stopped reading (%d frames queued): closing with 4008",
                 len(queue),
@@ -212,6 +217,7 @@ class ChatSocket:
 
     async def _write(self) -> None:
         self._frames.flush()  # frames written directly before the queue began go first
+        self._writing = True
         try:
             while self._queue:
                 item = self._queue.popleft()
@@ -227,6 +233,7 @@ class ChatSocket:
             pass  # the connection is gone; the receive loop sees it and cleans up
         finally:
             self._writer = None
+            self._writing = False
             if not self._queue:
                 self._queue = None  # an empty deque still holds a 600-byte block
 

@@ -122,6 +122,20 @@ async def test_frames_arrive_in_order_then_the_close_code_given(
         assert ws.close_code == 4321
 
 
+async def test_a_burst_of_one_turn_is_sent_whole_however_small_the_queue(
+    socket_server: SocketServer,
+) -> None:
+    # A batch of stored messages reaches an operator in one turn: no sign of a slow client.
+    client, opened = await socket_server(queue_size=8)
+    async with client.ws_connect("/ws") as ws:
+        socket = await asyncio.wait_for(opened.get(), 5)
+        for index in range(1000):
+            socket.send(numbered(index))
+        received = [(await ws.receive_json(timeout=10))["n"] for _ in range(1000)]
+        assert received == list(range(1000))
+        assert not socket.closing
+
+
 async def stop_reading_until_closed(
     client: Client,
     opened: Opened,
