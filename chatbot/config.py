@@ -93,6 +93,7 @@ class ChatSettings(_Section):
     operator_frames_per_second: float = Field(default=20.0, gt=0)
     operator_frame_burst: float = Field(default=60.0, ge=1)
     stall_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    frame_writer: Literal["direct", "plain"] = "direct"
     presence_ttl_seconds: float = Field(default=30.0, ge=1, le=3600)
     offline_handoff_message: str = Field(default="", max_length=4000)
 

@@ -108,6 +108,11 @@ DESCRIPTIONS: dict[str, str] = {
     "chat.stall_timeout_seconds": "Time a client has to take a frame the server is writing, "
     "and to answer its close frame: a client that stopped reading is closed with 4008 and its "
     "TCP connection cut (not left holding buffers).",
+    "chat.frame_writer": "How frames reach the wire. `direct`: written straight to the "
+    "connection while the client keeps up, those of one event-loop turn in one system call "
+    "(faster; docs/benchmarks.md). `plain`: each frame through aiohttp's public "
+    "`WebSocketResponse.send_frame`, from the socket's writer task. A client that stops "
+    "reading is closed with 4008 either way.",
     "chat.presence_ttl_seconds": "How long an instance's operators stay online for the other "
     "instances without its heartbeat (sent every third of it): when an instance dies, its "
     "members are reported offline within about this time and a third.",

@@ -53,9 +53,10 @@ def loop_name() -> str:
 def freeze_startup_objects() -> None:
     """Keep what start-up built (modules, the app, caches) out of every later collection.
 
-    A full collection walks every tracked object: with the app's ~150,000 of them it paused the
-    loop for up to 70 ms. Frozen objects are never walked again; what is left is the traffic's
-    own objects. Collect first, so that no start-up garbage is frozen with them.
+    A full collection walks every tracked object, and the app's start-up objects are so many
+    that walking them paused the loop long enough to show in round-trip latencies. Frozen
+    objects are never walked again; what is left is the traffic's own objects. Collect first, so
+    that no start-up garbage is frozen with them.
     """
     gc.collect()
     gc.freeze()

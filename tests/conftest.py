@@ -30,6 +30,10 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("CHATBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+# `CHATBOT_CHAT__FRAME_WRITER=plain pytest tests/chat` runs the chat tests with the plain frame
+# writer (CI does, after the whole suite): the variable reaches the apps the tests build, as it
+# reaches the server processes they start.
+FRAME_WRITER = os.environ.get("CHATBOT_CHAT__FRAME_WRITER")
 
 AppClient = TestClient[web.Request, web.Application]
 
@@ -208,8 +212,10 @@ def make_settings(stack: dict[str, str], redis_prefix: str) -> SettingsFactory:
             "redis_prefix": redis_prefix,
             "secret_key": TEST_SECRET_KEY,
             "access_log": False,
+            **overrides,
         }
-        values.update(overrides)
+        if FRAME_WRITER is not None:  # a test's own choice wins
+            values["chat"] = {"frame_writer": FRAME_WRITER, **values.get("chat", {})}
         return Settings.model_validate(values)
 
     return factory

@@ -48,7 +48,7 @@ MAX_PROFILES = 1000
 _STATUS_PREFIX = b'{"type":"status"'
 
 
-@dataclass(slots=True)  # one per visitor message: not frozen, whose __init__ costs 3x
+@dataclass(slots=True)  # one per visitor message: not frozen, whose __init__ is much slower
 class _Question:
     chatbot_id: str
     tenant_id: str

@@ -74,9 +74,12 @@ def is_own_origin(request: web.Request, settings: Settings, origin: str) -> bool
 
 
 class FrameBudget:
-    """A token bucket for the frames that cost no message: a flood is refused, not served."""
+    """A token bucket for the frames that cost no message: a flood is refused, not served.
 
-    def __init__(self, rate: float = 10.0, burst: float = 30.0) -> None:
+    Its rate and burst are settings (`chat.visitor_frames_per_second`, ...), read once per socket.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
         self._rate = rate
         self._burst = burst
         self._tokens = burst

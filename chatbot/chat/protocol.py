@@ -7,7 +7,6 @@ socket handlers only ever see well-formed frames.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -228,15 +227,6 @@ def _check_content(frame: Frame, max_text_length: int, client_id: str | None) ->
 
 
 # Outbound frames: encoded to UTF-8 JSON bytes once, sent as text frames to every recipient.
-
-
-def text_frame_header(length: int) -> bytes:
-    """The header of a final, unmasked text frame of `length` bytes (RFC 6455, 5.2)."""
-    if length < 126:
-        return bytes((0x81, length))
-    if length < 1 << 16:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 def encode(data: Any) -> bytes:

@@ -15,11 +15,12 @@ from chatbot.chat import visitor_tokens
 from chatbot.chat.address_cap import SocketCap
 from chatbot.chat.bot import BotRunner
 from chatbot.chat.conversations import change_assignee, change_status
+from chatbot.chat.frame_writer import frame_writers
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Audience, Event, RoomHub
 from chatbot.chat.presence import Presence
 from chatbot.chat.protocol import conversation_frame, message_frame, status_frame
-from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, FrameFlusher, SocketShared
+from chatbot.chat.sockets import CLOSE_GOING_AWAY, ChatSocket, SocketShared
 from chatbot.chat.store import MessageStore, Stored, Write
 from chatbot.config import ChatSettings
 from chatbot.conversations.repository import ConversationView, conversation_by_id
@@ -55,7 +56,7 @@ class ChatService:
             queue_size=settings.chat.outbound_queue_size,
             stall_timeout=settings.chat.stall_timeout_seconds,
             history=self.history,
-            flusher=FrameFlusher(),
+            open_writer=frame_writers(settings.chat.frame_writer),
             on_message_sent=metrics_of(app).messages_out_total.inc,
         )
         self.bots = BotRunner(self)

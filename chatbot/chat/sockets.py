@@ -1,29 +1,28 @@
 """The outbound side of one chat WebSocket: a bounded queue and one writer task.
 
-Frames leave in the order they were given: straight to the connection while nothing waits and
-the client keeps up, through the queue and its writer task otherwise. Message events are
-delivered in seq order and exactly once per conversation: an older or repeated seq is skipped,
-a gap is filled from the database first. A client that stops reading fills its queue and is
-disconnected with 4008, without slowing anyone else.
+Frames leave in the order they were given: at once while nothing waits, the client keeps up and
+the socket's `FrameWriter` can write without waiting, through the queue and its writer task
+otherwise. Message events are delivered in seq order and exactly once per conversation: an
+older or repeated seq is skipped, a gap is filled from the database first. A client that stops
+reading fills its queue and is disconnected with 4008, without slowing anyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from socket import AF_INET, AF_INET6, SO_LINGER, SOL_SOCKET
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from chatbot.chat.frame_writer import FrameWriter, OpenWriter
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.hub import Event
-from chatbot.chat.protocol import error_frame, message_frame, resumed_frame, text_frame_header
+from chatbot.chat.protocol import error_frame, message_frame, resumed_frame
 from chatbot.storage.values import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,13 +32,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_NOT_AUTHENTICATED = 4001
 CLOSE_CONVERSATION_GONE = 4004
 CLOSE_TOO_SLOW = 4008
-_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, zero seconds
 TOO_SLOW = "too slow: the client stopped reading"
 _MAX_TRACKED_CONVERSATIONS = 10_000
-# Above this many bytes waiting in the transport, frames go through the queue and its drain.
-_DIRECT_WRITE_LIMIT = 64 * 1024
-# Frame parts (a header and a frame each) gathered for one write at most.
-_MAX_CORKED = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,38 +58,8 @@ class SocketShared:
     queue_size: int  # frames a socket may have waiting before it is closed with 4008
     stall_timeout: float  # seconds a write, or the close handshake, may wait for the client
     history: ChatHistory
-    flusher: FrameFlusher
+    open_writer: OpenWriter  # the `chat.frame_writer` setting's
     on_message_sent: Callable[[], object] | None = None
-
-
-class FrameFlusher:
-    """Writes the frames every socket gathered in a turn of the event loop: one callback for all
-    sockets per turn, and one write (one system call) per socket."""
-
-    __slots__ = ("_scheduled", "_waiting")
-
-    def __init__(self) -> None:
-        self._waiting: list[ChatSocket] = []
-        self._scheduled = False
-
-    def add(self, socket: ChatSocket) -> None:
-        """Flush `socket` soon; called when its first frame of the turn is gathered."""
-        self._waiting.append(socket)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._next_turn)
-
-    def _next_turn(self) -> None:
-        # One more turn: a bot answer started by this turn's message (a task, whose first step
-        # runs in the next turn) sends its `typing` and first tokens in the same write as the
-        # message's acknowledgement, one system call less per round trip.
-        asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        self._scheduled = False
-        for socket in waiting:
-            socket.uncork()
 
 
 class ChatSocket:
@@ -104,13 +68,13 @@ class ChatSocket:
     # Thousands stay open at once: no per-instance dict, no queue or task while idle.
     __slots__ = (
         "_closer",
-        "_corked",
+        "_frames",
         "_held",
         "_queue",
         "_sent",
         "_shared",
-        "_transport",
         "_writer",
+        "_writing",
         "since",
         "ws",
     )
@@ -123,15 +87,20 @@ class ChatSocket:
     ) -> None:
         self.ws = ws
         self._shared = shared
-        self._transport = request.transport
+        self._frames = shared.open_writer(request, ws)
         self._queue: deque[_Item] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._corked: list[bytes] | None = None
+        self._writing = False  # the writer task has begun: frames queued since wait on the client
         self._held: list[_Item] | None = None
         self._closer: asyncio.Task[None] | None = None
         # The last seq sent per conversation; insertion order doubles as recency for eviction.
         self._sent: dict[str, int] = {}
         self.since = utcnow()
+
+    @property
+    def frame_writer(self) -> FrameWriter:
+        """How this socket's frames reach the wire (the `chat.frame_writer` setting)."""
+        return self._frames
 
     @property
     def closing(self) -> bool:
@@ -180,11 +149,13 @@ class ChatSocket:
         """Start closing (once): queued frames are dropped, the close frame is sent."""
         if self._closer is not None:
             return
-        self.uncork()  # what was sent before the close goes before the close frame
+        self._frames.flush()  # what was sent before the close goes before the close frame
         self._queue = None
         if self._writer is not None:
             self._writer.cancel()
-        self._closer = asyncio.create_task(self._close(code, reason), name="chat-socket-close")
+        self._closer = asyncio.create_task(
+            self._frames.close(code, reason, self._shared.stall_timeout), name="chat-socket-close"
+        )
 
     async def wait_closed(self) -> None:
         """Wait for the writer and a close in progress to finish."""
@@ -207,7 +178,10 @@ class ChatSocket:
         queue = self._queue
         if queue is None:
             queue = self._queue = deque()
-        elif len(queue) >= self._shared.queue_size:
+        elif self._writing and len(queue) >= self._shared.queue_size:
+            # Frames of one turn that the writer has not begun to send are no sign of a slow
+            # client (a batch of stored messages reaches an operator in one turn): only a queue
+            # that fills while the writer runs, and so waits, is.
             log.info(
                 "chat socket: client stopped reading (%d frames queued): closing with 4008",
                 len(queue),
@@ -219,10 +193,9 @@ class ChatSocket:
             self._writer = asyncio.create_task(self._write(), name="chat-socket-writer")
 
     def _write_now(self, item: _Item) -> bool:
-        """Send an in-order frame at once when nothing waits and the connection keeps up.
+        """Send an in-order frame at once when nothing waits and the writer can.
 
-        Most frames go out this way, without a task: the frame is written straight to the
-        transport, framed as aiohttp would (a final, unmasked, uncompressed text frame).
+        With the `direct` writer most frames go out this way, without a task.
         """
         if isinstance(item, Event):
             frame, conversation_id, seq = item.frame, item.conversation_id, item.seq
@@ -234,40 +207,17 @@ class ChatSocket:
             last = self._sent.get(conversation_id)
             if last is not None and seq != last + 1:
                 return seq <= last  # already sent: done; a gap: the writer fills it first
-        # Frames gathered in one turn of the event loop leave in one write (one system call).
-        corked = self._corked
-        if corked is not None and len(corked) < _MAX_CORKED:
-            # The connection was checked when this turn's first frame came.
-            corked += (text_frame_header(len(frame)), frame)
-        else:
-            if corked is not None:  # a burst: written now, so the buffer check below counts it
-                self.uncork()
-            transport = self._transport
-            if (
-                transport is None
-                or transport.is_closing()
-                or transport.get_write_buffer_size() > _DIRECT_WRITE_LIMIT
-                or self.ws.closed
-                or self.ws.compress
-            ):
-                return False
-            self._corked = [text_frame_header(len(frame)), frame]
-            self._shared.flusher.add(self)
+        if not self._frames.write_now(frame):
+            return False
         if conversation_id is not None and seq is not None:
             self.mark_sent(conversation_id, seq)
             if self._shared.on_message_sent is not None:
                 self._shared.on_message_sent()
         return True
 
-    def uncork(self) -> None:
-        """Write the gathered frames now (the flusher's turn, a close, or the queue's start)."""
-        corked, self._corked = self._corked, None
-        transport = self._transport
-        if corked and transport is not None and not transport.is_closing() and not self.ws.closed:
-            transport.write(b"".join(corked))
-
     async def _write(self) -> None:
-        self.uncork()  # frames written directly before the queue began go first
+        self._frames.flush()  # frames written directly before the queue began go first
+        self._writing = True
         try:
             while self._queue:
                 item = self._queue.popleft()
@@ -283,6 +233,7 @@ class ChatSocket:
             pass  # the connection is gone; the receive loop sees it and cleans up
         finally:
             self._writer = None
+            self._writing = False
             if not self._queue:
                 self._queue = None  # an empty deque still holds a 600-byte block
 
@@ -291,7 +242,7 @@ class ChatSocket:
         # not take one in time has stopped reading.
         try:
             async with asyncio.timeout(self._shared.stall_timeout):
-                await self.ws.send_frame(frame, WSMsgType.TEXT)
+                await self._frames.send(frame)
         except TimeoutError:
             log.info("chat socket: a write waited too long for the client: closing with 4008")
             self.close(CLOSE_TOO_SLOW, TOO_SLOW)
@@ -366,31 +317,3 @@ class ChatSocket:
     async def _resync(self, since: datetime | None) -> None:
         for conversation_id, last in list(self._sent.items()):
             await self._fill(conversation_id, last, None)
-
-    async def _close(self, code: int, reason: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._shared.stall_timeout
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self.ws.close(code=code, message=reason.encode()[:120])
-        except (TimeoutError, ConnectionError, RuntimeError):
-            pass
-        finally:
-            # Bytes still unsent: the client has not read the close frame. It gets until the
-            # deadline to read it; then the connection is cut, not left holding its buffers.
-            transport = self._transport
-            if transport is not None and transport.get_write_buffer_size():
-                loop.call_at(deadline, cut, transport)
-
-
-def cut(transport: asyncio.Transport) -> None:
-    """Drop a connection at once, with a TCP reset.
-
-    A plain close, even `abort()`, leaves the kernel sending what it holds, and a client that
-    reads nothing holds the connection open that way for minutes; a zero linger time resets it.
-    """
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (AF_INET, AF_INET6):
-        with suppress(OSError):
-            sock.setsockopt(SOL_SOCKET, SO_LINGER, _RESET_ON_CLOSE)
-    transport.abort()

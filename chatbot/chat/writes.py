@@ -65,8 +65,8 @@ class NewConversation:
         )
 
 
-# Built for every message: not frozen, since a frozen dataclass's __init__ costs three times as
-# much (one object.__setattr__ per field). Nothing changes them after they are built.
+# Built for every message: not frozen, since a frozen dataclass's __init__ sets each field through
+# object.__setattr__, a much slower call. Nothing changes them after they are built.
 @dataclass(slots=True)
 class Write:
     """A message to store."""

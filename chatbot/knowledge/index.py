@@ -296,7 +296,7 @@ async def knowledge_removed(app: web.Application, chatbot_id: str) -> None:
 
 @functools.cache
 def process_embedder(model_dir: str = "") -> Embedder | None:
-    """The sentence model of this process, shared by its apps: it loads once (~100 MB).
+    """The sentence model of this process, shared by its apps: its weights load once.
 
     Blocking (it checks the model files): call it from a worker thread.
     """

@@ -1,8 +1,8 @@
 """Sentence embeddings from all-MiniLM-L6-v2, run by the NumPy encoder.
 
 One `Embedder` per process, created at start and passed to whoever needs it: loading the model
-takes ~100 MB and a fraction of a second, so it happens once, in a worker thread, never on the
-event loop.
+reads its weights into memory and takes a noticeable pause, so it happens once, in a worker
+thread, never on the event loop.
 """
 
 from __future__ import annotations

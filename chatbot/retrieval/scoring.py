@@ -11,11 +11,11 @@ with bench/knowledge_calibration.py, which prints the curve they come from.
 - confidence, with the model: a logistic on the semantic score, centred where on-topic and
   off-topic questions separate, so that 0.5 is the natural threshold. The margin over the
   second-best entry and the lexical coverage were measured as extra signals and left out: at
-  the refusal rate where this server's own FAQ still gets 90 % of paraphrases right, they
-  answered no more paraphrases right; they only help at stricter settings. Left out as
-  well: how little appending the question moves the passage's vector ("absorbed", see
-  docs/benchmarks.md). It separates near-misses best of all, but at this operating point it
-  trades right answers for refusals, for about three times the CPU per question.
+  the refusal rate the default threshold is set for (docs/benchmarks.md), they answered no
+  more paraphrases right; they only help at stricter settings. Left out as well: how little
+  appending the question moves the passage's vector ("absorbed", see docs/benchmarks.md). It
+  separates near-misses best of all, but at this operating point it trades right answers for
+  refusals, for several times the CPU per question.
 - confidence, lexical-only: a logistic on the idf-weighted share of the question's content
   words that the passage contains. Question words and other stop words ("what", "how", "do",
   "you") are not content: on their own they never make a match.

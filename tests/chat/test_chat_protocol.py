@@ -17,7 +17,6 @@ from chatbot.chat.protocol import (
     encode,
     error_frame,
     parse_frame,
-    text_frame_header,
 )
 
 
@@ -95,14 +94,6 @@ def test_error_frames_carry_details_and_encode_compactly() -> None:
 def test_encoding_keeps_unicode_and_survives_a_lone_surrogate() -> None:
     assert encode({"text": "héllo 👋"}).decode() == '{"text":"héllo 👋"}'
     assert json.loads(encode({"text": "a\ud800"}))["text"].startswith("a")
-
-
-def test_text_frame_headers_use_the_shortest_length_form() -> None:
-    assert text_frame_header(5) == b"\x81\x05"
-    assert text_frame_header(125) == b"\x81\x7d"
-    assert text_frame_header(126) == b"\x81\x7e\x00\x7e"
-    assert text_frame_header(65_535) == b"\x81\x7e\xff\xff"
-    assert text_frame_header(65_536) == b"\x81\x7f" + (65_536).to_bytes(8, "big")
 
 
 @pytest.mark.parametrize("depth", [300, 5_000])

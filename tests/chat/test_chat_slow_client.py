@@ -22,9 +22,14 @@ TCP_ESTABLISHED = 1
 pytestmark = pytest.mark.both_stacks
 
 
+def _closed_with_4008(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if "closing with 4008" in record.getMessage()]
+
+
 async def test_a_client_that_stops_reading_is_closed_with_4008_while_another_keeps_up(
-    make_client: ClientFactory,
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="chatbot.chat.sockets")
     client = await make_client(
         chat={"max_text_length": 60_000, "outbound_queue_size": 8},
         rate_limits={"enabled": False},
@@ -39,6 +44,8 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_while_another_kee
         # The same visitor in a second tab that never reads: its frames pile up on the server.
         async with client.ws_connect(visitor_path(chatbot["slug"], token)) as slow:
             for index in range(150):
+                if _closed_with_4008(caplog):
+                    break  # read it now: its connection is cut once the stall timeout is over
                 started = time.monotonic()
                 client_id = f"big-{index}"
                 await fast.send_json({"type": "message", "text": big, "client_id": client_id})
@@ -104,21 +111,18 @@ async def test_a_stalled_client_s_tcp_connection_is_cut_soon_after_its_4008(
     chatbot = await create_chatbot(client, tenant, greeting="")
     big = "x" * 59_000
 
-    def closed_with_4008() -> list[logging.LogRecord]:
-        return [record for record in caplog.records if "closing with 4008" in record.getMessage()]
-
     async with client.ws_connect(visitor_path(chatbot["slug"])) as tab:
         token = (await next_frame(tab))["visitor_token"]
         path = visitor_path(chatbot["slug"], token)
         stalled = await _stalled_visitor(client.host, client.port, path)
         try:
             for index in range(300):
-                if closed_with_4008():
+                if _closed_with_4008(caplog):
                     break
                 await tab.send_json({"type": "message", "text": big, "client_id": f"b{index}"})
                 await message_frame(tab, "bot", timeout=10)
-            await until(lambda: bool(closed_with_4008()), timeout=15, failure="no 4008")
-            closed_at = closed_with_4008()[0].created
+            await until(lambda: bool(_closed_with_4008(caplog)), timeout=15, failure="no 4008")
+            closed_at = _closed_with_4008(caplog)[0].created
             # Generous: the stall timeout is 3 s; the bound is the 10 s plus room for a
             # loaded test machine, and still far below the 35 s the connection used to linger.
             await until(
