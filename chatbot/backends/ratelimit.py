@@ -63,7 +63,8 @@ class MemoryWindows:
         self._keys: dict[tuple[str, ...], tuple[deque[float], float]] = {}
 
     def __len__(self) -> int:
-        """The keys held: at most those hit within their window, and the last one hit."""
+        """The keys held: those hit within their window, and passed ones not yet reached (a
+        passed key is forgotten once every key hit before it has passed too)."""
         return len(self._keys)
 
     def decide(self, item: RateLimitItem, key: tuple[str, ...], *, count: bool) -> _Outcome:
