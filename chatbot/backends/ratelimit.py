@@ -1,4 +1,4 @@
-"""Rate limiting over the `limits` library: moving windows in memory or in Redis.
+"""Rate limiting with moving windows: in Redis over the `limits` library, or in this process.
 
 Policy when Redis fails at run time: count per process (never unlimited, never an error),
 report `degraded`, and return to shared counting as soon as Redis answers again.
@@ -10,12 +10,13 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
@@ -44,11 +45,59 @@ def parse_rate(rate: str) -> RateLimitItem:
     return parse(rate)
 
 
+# A decision before it is dressed as a RateDecision: allowed, remaining, seconds to reset.
+_Outcome = tuple[bool, int, float]
+
+
+class MemoryWindows:
+    """Moving windows counted in this process: each key's hit times within its window.
+
+    A key's old hits are dropped at its next hit. Keys are kept in the order of their last
+    hit, and the least recently hit keys whose window has passed are forgotten at each hit
+    (up to the first one still in its window), so no timer or task is needed.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, ...], tuple[deque[float], float]] = {}
+
+    def __len__(self) -> int:
+        """The keys held: those hit within their window, and passed ones not yet reached (a
+        passed key is forgotten once every key hit before it has passed too)."""
+        return len(self._keys)
+
+    def decide(self, item: RateLimitItem, key: tuple[str, ...], *, count: bool) -> _Outcome:
+        now = time.monotonic()
+        window = float(item.get_expiry())
+        known = self._keys.pop(key, None)  # put back last: the order of last hits
+        hits = deque[float]() if known is None else known[0]
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        allowed = len(hits) < item.amount
+        if allowed and count:
+            hits.append(now)
+        if hits:
+            self._keys[key] = (hits, window)
+        self._forget_passed(now)
+        reset_after = hits[0] + window - now if hits else 0.0
+        return allowed, max(0, item.amount - len(hits)), reset_after
+
+    def _forget_passed(self, now: float) -> None:
+        keys = self._keys
+        while keys:
+            oldest = next(iter(keys))
+            hits, window = keys[oldest]
+            if hits[-1] > now - window:
+                return
+            del keys[oldest]
+
+
 class RateLimiter:
     """Counts hits per (policy, key) and says whether each is allowed."""
 
     def __init__(self, redis_url: str = "", prefix: str = "chatbot") -> None:
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory = MemoryWindows()
         self._redis: MovingWindowRateLimiter | None = None
         self._redis_storage: Storage | None = None
         self._pool: ConnectionPool | None = None
@@ -93,27 +142,33 @@ class RateLimiter:
 
     async def _decide(self, rate: str, key: tuple[str, ...], *, count: bool) -> RateDecision:
         item = parse_rate(rate)
-        limiter = self._memory if self._redis is None or self._degraded else self._redis
-        try:
-            if count:
-                allowed = await limiter.hit(item, *key)
-            else:
-                allowed = await limiter.test(item, *key)
-            stats = await limiter.get_window_stats(item, *key)
-        except Exception as exc:
-            if limiter is self._memory:
-                raise
-            self._fall_back(exc)
-            return await self._decide(rate, key, count=count)
+        if self._redis is None or self._degraded:
+            allowed, remaining, reset_after = self._memory.decide(item, (rate, *key), count=count)
+        else:
+            try:
+                allowed, remaining, reset_after = await self._shared(self._redis, item, key, count)
+            except Exception as exc:
+                self._fall_back(exc)
+                return await self._decide(rate, key, count=count)
         window = item.get_expiry()
-        reset_after = math.ceil(stats.reset_time - time.time()) if not allowed else 0
         return RateDecision(
             allowed=allowed,
             limit=item.amount,
-            remaining=stats.remaining,
-            reset_after=max(0, min(reset_after, window)),
+            remaining=remaining,
+            reset_after=max(0, min(math.ceil(reset_after) if not allowed else 0, window)),
             window=window,
         )
+
+    @staticmethod
+    async def _shared(
+        limiter: MovingWindowRateLimiter, item: RateLimitItem, key: tuple[str, ...], count: bool
+    ) -> _Outcome:
+        if count:
+            allowed = await limiter.hit(item, *key)
+        else:
+            allowed = await limiter.test(item, *key)
+        stats = await limiter.get_window_stats(item, *key)
+        return allowed, stats.remaining, stats.reset_time - time.time()
 
     def _fall_back(self, exc: BaseException) -> None:
         if not self._degraded:

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from chatbot.backends.broker import Broker, MemoryBroker
 from chatbot.backends.cache import Cache, MemoryCache, RedisCache
-from chatbot.backends.ratelimit import RateLimiter
+from chatbot.backends.ratelimit import MemoryWindows, RateLimiter, parse_rate
 from chatbot.backends.redis_broker import RedisBroker
 
 from support import RedisServer, until
@@ -244,6 +244,32 @@ async def test_rate_limiter_admits_the_limit_then_refuses_with_retry_after(
     assert 1 <= refused.retry_after <= 60
     other = await limiter.hit("3/minute", "login", "5.6.7.8")
     assert other.allowed
+
+
+async def test_rate_limiter_window_moves_on_and_a_peek_counts_nothing(
+    limiter: RateLimiter,
+) -> None:
+    assert (await limiter.hit("2/second", "typing", "c1")).allowed
+    assert (await limiter.peek("2/second", "typing", "c1")).remaining == 1
+    assert (await limiter.hit("2/second", "typing", "c1")).allowed
+    refused = await limiter.peek("2/second", "typing", "c1")
+    assert not refused.allowed
+    assert refused.retry_after == 1
+    await asyncio.sleep(1.05)
+    assert (await limiter.hit("2/second", "typing", "c1")).remaining == 1
+
+
+async def test_memory_windows_forget_keys_whose_window_has_passed() -> None:
+    windows = MemoryWindows()
+    second, minute = parse_rate("5/second"), parse_rate("5/minute")
+    for conversation in ("c1", "c2", "c3"):
+        windows.decide(second, ("messages", conversation), count=True)
+    assert len(windows) == 3
+    await asyncio.sleep(1.05)
+    windows.decide(minute, ("messages", "c4"), count=True)
+    assert len(windows) == 1
+    allowed, remaining, _ = windows.decide(second, ("messages", "c1"), count=False)
+    assert (allowed, remaining) == (True, 5)
 
 
 async def test_rate_limiter_status_names_its_storage(
