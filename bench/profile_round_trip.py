@@ -38,7 +38,7 @@ STEPS: Sequence[tuple[str, re.Pattern[str]]] = [
     (
         "store",
         re.compile(
-            r"\(chatbot/chat/(store|store_sqlite|store_batch|sqlite_writer|writes)\.py"
+            r"\(chatbot/chat/(store|store_batch|writes)\.py"
             r"|\(sqlalchemy/|\(aiosqlite/|\(sqlite3/|\(asyncpg/|\(chatbot/webhooks/"
             r"|\(chatbot/storage/"
         ),

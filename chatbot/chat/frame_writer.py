@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
 from socket import AF_INET, AF_INET6, SO_LINGER, SOL_SOCKET
@@ -49,13 +49,18 @@ class FrameWriter(ABC):
         """Write a text frame, waiting while the client is behind on reading."""
         await self._ws.send_frame(frame, WSMsgType.TEXT)
 
-    async def close(self, code: int, reason: str, timeout: float) -> None:
-        """Send the close frame and wait for the client's; a client that has not read it by
-        `timeout` has its connection cut, not left holding its buffers."""
+    async def close(
+        self, code: int, reason: str, timeout: float, before: Sequence[bytes] = ()
+    ) -> None:
+        """Send the frames `before`, then the close frame, and wait for the client's; a client
+        that has not read them by `timeout` has its connection cut, not left holding its
+        buffers."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
+                for frame in before:
+                    await self._ws.send_frame(frame, WSMsgType.TEXT)
                 # Close reasons are limited to 123 bytes by the protocol.
                 await self._ws.close(code=code, message=reason.encode()[:120])
         except (TimeoutError, ConnectionError, RuntimeError):

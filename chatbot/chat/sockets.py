@@ -146,15 +146,19 @@ class ChatSocket:
             self._put(item)
 
     def close(self, code: int, reason: str) -> None:
-        """Start closing (once): queued frames are dropped, the close frame is sent."""
+        """Start closing (once): frames sent before it (an error saying why, say) go first, then
+        the close frame; queued events are dropped, and so is everything for a client too slow
+        to read."""
         if self._closer is not None:
             return
         self._frames.flush()  # what was sent before the close goes before the close frame
-        self._queue = None
+        queued, self._queue = self._queue, None
+        before = () if not queued or code == CLOSE_TOO_SLOW else _frames_of(queued)
         if self._writer is not None:
             self._writer.cancel()
         self._closer = asyncio.create_task(
-            self._frames.close(code, reason, self._shared.stall_timeout), name="chat-socket-close"
+            self._frames.close(code, reason, self._shared.stall_timeout, before),
+            name="chat-socket-close",
         )
 
     async def wait_closed(self) -> None:
@@ -317,3 +321,8 @@ class ChatSocket:
     async def _resync(self, since: datetime | None) -> None:
         for conversation_id, last in list(self._sent.items()):
             await self._fill(conversation_id, last, None)
+
+
+def _frames_of(queued: deque[_Item]) -> tuple[bytes, ...]:
+    """The plain frames of a queue (events and replays are not worth a closing socket's wait)."""
+    return tuple(item for item in queued if isinstance(item, bytes))

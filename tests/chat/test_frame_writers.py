@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestClient
 from chat_helpers import create_chatbot, next_frame, register, visitor_path
 from pydantic import ValidationError
 
-from chatbot import keys
 from chatbot.chat.frame_writer import (
     DirectFrameWriter,
     FrameWriter,
@@ -28,6 +27,7 @@ from chatbot.chat.frame_writer import (
 )
 from chatbot.chat.history import ChatHistory
 from chatbot.chat.protocol import encode
+from chatbot.chat.service import CHAT
 from chatbot.chat.sockets import CLOSE_TOO_SLOW, ChatSocket, SocketShared
 from chatbot.config import ChatSettings, ConfigError, load_settings
 from chatbot.storage.engine import create_engine
@@ -122,6 +122,20 @@ async def test_frames_arrive_in_order_then_the_close_code_given(
         assert ws.close_code == 4321
 
 
+async def test_frames_sent_in_the_turn_of_a_close_arrive_before_it(
+    socket_server: SocketServer,
+) -> None:
+    # An error frame saying why, then the close: the client must read both, whatever the writer.
+    client, opened = await socket_server()
+    async with client.ws_connect("/ws") as ws:
+        socket = await asyncio.wait_for(opened.get(), 5)
+        socket.send(numbered(0, "first"))
+        socket.send(numbered(1, "why the socket closes"))
+        socket.close(1013, "try again later")
+        assert await received_numbers(ws) == [0, 1]
+        assert ws.close_code == 1013
+
+
 async def test_a_burst_of_one_turn_is_sent_whole_however_small_the_queue(
     socket_server: SocketServer,
 ) -> None:
@@ -200,9 +214,7 @@ async def test_the_test_apps_use_the_frame_writer_the_environment_names(
     async with client.ws_connect(visitor_path(chatbot["slug"])) as ws:
         await next_frame(ws)
         sockets = [
-            member
-            for member in client.app[keys.CHAT].hub.members()
-            if isinstance(member, ChatSocket)
+            member for member in client.app[CHAT].hub.members() if isinstance(member, ChatSocket)
         ]
         assert sockets
         assert all(type(socket.frame_writer) is expected for socket in sockets)
