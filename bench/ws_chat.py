@@ -121,7 +121,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User and system CPU time the server has used so far: all its threads, and its child
-        processes while they run."""
+        processes (the SQLite writer) while they run."""
         return sum(_process_cpu_seconds(pid) for pid in _process_tree(self.process.pid))
 
     def rss_kib(self) -> int:

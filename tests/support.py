@@ -39,6 +39,19 @@ BROWSER_TIMEOUT_MS = 15_000
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
+def sqlite_writer_processes(parent: int) -> list[int]:
+    """The SQLite writer processes that process `parent` started (Linux: read from /proc)."""
+    children = []
+    for task in Path(f"/proc/{parent}/task").glob("*/children"):
+        with suppress(FileNotFoundError):  # a thread that ended meanwhile
+            children.extend(int(pid) for pid in task.read_text().split())
+    return [
+        pid
+        for pid in children
+        if b"chatbot.chat.sqlite_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
 async def until(condition: Callable[[], bool], timeout: float, failure: str = "") -> None:
     """Wait until `condition()` holds; fail the test if it does not within `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -6,27 +6,36 @@ in the batch's transaction, so that two instances writing to one conversation ne
 A repeated `(conversation_id, client_id)` stores nothing and answers with the stored message.
 
 Writes wait in one bounded inbox (at most `queue_size` writes accepted and not yet answered).
-A task on the event loop takes up to `batch_max` of them and commits them in one transaction
-(`store_batch.commit_batch`), then the next batch:
 
-- SQLite: in one hop to a worker thread, on its own connection (BEGIN IMMEDIATE);
-- PostgreSQL: through the async engine (SQLAlchemy Core on asyncpg, `run_sync`).
+- SQLite: the writer is a process of its own (`chat.sqlite_writer`). What waits in the inbox is
+  sent to it in one frame, the next one once it has answered; it commits what has arrived in
+  batches of up to `batch_max`, one after another, and answers each batch in one frame,
+  settled on the loop.
+  If it dies, the writes it had not answered are refused (their senders send them again with
+  the same client_ids) and a new one is started.
+- PostgreSQL: a task on the event loop takes up to `batch_max` writes from the inbox and commits
+  them through SQLAlchemy Core on asyncpg.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import chatbot
+from chatbot.chat import sqlite_writer
 from chatbot.chat.store_batch import commit_batch
 from chatbot.chat.writes import (
     DATABASE_UNAVAILABLE,
@@ -38,7 +47,6 @@ from chatbot.chat.writes import (
     StoreUnavailable,
     Write,
 )
-from chatbot.storage.engine import sqlite_writer_engine
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,10 @@ __all__ = ["ConversationGone", "MessageStore", "StoreUnavailable", "Stored", "Wr
 
 Outcome = Stored | BaseException
 Committed = list[Stored | ConversationGone]
+
+# A writer process that dies sooner than this after its start waits this long before the next.
+_RESTART_BACKOFF = 1.0
+_FRAMES_AHEAD = 1
 
 
 @dataclass(slots=True)
@@ -80,13 +92,32 @@ def _failed(batch: Sequence[_Pending], reason: str) -> Settled:
     return [(pending, StoreUnavailable(reason)) for pending in batch]
 
 
+def _log_refused(count: int, *, outage: bool, cause: object, exc: Exception | None = None) -> None:
+    """Say why a whole batch was refused: the database's outage, or the batch's own failure."""
+    if outage:
+        log.warning("chat store: database unavailable (%s): %d writes refused", cause, count)
+    else:
+        log.error("chat store: a batch of %d failed: %s", count, cause, exc_info=exc)
+
+
 def _unstored(batch: Sequence[_Pending], exc: Exception) -> Settled:
     """A batch that failed as a whole: refused, so that the senders retry with their ids."""
-    if _is_outage(exc):
-        log.warning("chat store: database unavailable (%s): %d writes refused", exc, len(batch))
-        return _failed(batch, DATABASE_UNAVAILABLE)
-    log.error("chat store: a batch of %d failed: %s", len(batch), exc, exc_info=exc)
-    return _failed(batch, NOT_STORED)
+    outage = _is_outage(exc)
+    _log_refused(len(batch), outage=outage, cause=exc, exc=None if outage else exc)
+    return _failed(batch, DATABASE_UNAVAILABLE if outage else NOT_STORED)
+
+
+class _Writer(Protocol):
+    """Takes writes from the store's inbox, commits them in batches, and settles them."""
+
+    @property
+    def running(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    async def stop(self, timeout: float) -> None: ...
 
 
 class MessageStore:
@@ -103,12 +134,11 @@ class MessageStore:
         self._room = asyncio.Event()
         self._closing = False
         self.stats = StoreStats()
-        transactions: _Transactions = (
-            _ThreadTransactions(engine)
+        self._writer: _Writer = (
+            _SqliteProcessWriter(engine, self)
             if engine.dialect.name == "sqlite"
-            else _EngineTransactions(engine)
+            else _AsyncWriter(engine, self, timeout)
         )
-        self._writer = _Writer(transactions, self, timeout)
 
     @property
     def running(self) -> bool:
@@ -159,56 +189,198 @@ class MessageStore:
                 future.set_result(outcome)
 
 
-class _Transactions(Protocol):
-    """Commits one batch in one transaction."""
+def _package_path() -> str:
+    """PYTHONPATH for the writer process: this `chatbot` package first, then the server's."""
+    here = str(Path(chatbot.__file__).resolve().parent.parent)
+    inherited = os.environ.get("PYTHONPATH")
+    return here if not inherited else os.pathsep.join((here, inherited))
 
-    async def commit(self, writes: Sequence[Write]) -> Committed: ...
 
-    async def close(self) -> None: ...
+class _WriterProcess(asyncio.SubprocessProtocol):
+    """One writer process: its answers go to the writer; `done` resolves once it has exited."""
+
+    def __init__(self, writer: _SqliteProcessWriter) -> None:
+        self._writer = writer
+        self._reader = sqlite_writer.FrameReader()
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement these interfaces without subclassing asyncio's.
+        self.transport = cast(asyncio.SubprocessTransport, transport)
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        for answer in self._reader.feed(data):
+            self._writer.answered(*answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The process has exited and its pipes are closed: every answer it sent has arrived.
+        if self.transport is not None:
+            self.transport.close()
+        if not self.done.done():
+            self.done.set_result(None)
+        self._writer.exited(self)
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        stdin = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
+        stdin.write(data)
+
+    def close_input(self) -> None:
+        if self.transport is not None and (stdin := self.transport.get_pipe_transport(0)):
+            stdin.close()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.transport is None else self.transport.get_returncode()
 
 
-class _EngineTransactions:
-    """Each batch through the async engine (`run_sync` over its driver)."""
+class _SqliteProcessWriter:
+    """Sends the inbox to the writer process and settles its answers; replaces it if it dies."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, store: MessageStore) -> None:
+        database = engine.url.database
+        if not database or database == ":memory:":
+            raise ValueError("the chat store needs an SQLite file, not an in-memory database")
+        self._database = str(Path(database).expanduser().resolve())
+        self._store = store
+        self._process: _WriterProcess | None = None
+        self._sent: deque[_Pending] = deque()  # sent to the process, not answered, oldest first
+        self._flush_scheduled = False
+        # Frames sent since the process's last answer, at most _FRAMES_AHEAD: while it commits
+        # one batch, the writes that arrive wait in the inbox and go together once it answers.
+        # So one frame (one system call) goes each way per transaction, and each batch is as
+        # large as the last commit took time. Two frames ahead did as many round trips, with a
+        # wider spread of latencies (docs/benchmarks.md).
+        self._ahead = 0
+        self._stopping = False
+        self._started_at = 0.0
+        self._restart: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and not self._stopping
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        process = _WriterProcess(self)
+        self._started_at = time.monotonic()
+        await loop.subprocess_exec(
+            lambda: process,
+            sys.executable,
+            "-m",
+            "chatbot.chat.sqlite_writer",
+            self._database,
+            str(self._store.batch_max),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,  # its rare messages (a failed checkpoint, a crash) join the server's
+            env={**os.environ, "PYTHONPATH": _package_path()},
+        )
+        self._process = process
+        self._ahead = 0
+        self.wake()  # writes that arrived while no process was running
+
+    def wake(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self, *, now: bool = False) -> None:
+        self._flush_scheduled = False
+        process = self._process
+        if process is None:
+            return  # none running: what waits is sent to the next one
+        if self._ahead >= _FRAMES_AHEAD and not now:
+            return  # the process has work queued: more waits for its next answer
+        writes = self._store.take(sys.maxsize)
+        if writes:
+            self._sent.extend(writes)
+            self._ahead += 1
+            process.send(sqlite_writer.encode_writes([pending.write for pending in writes]))
+
+    def answered(self, outcomes: list[sqlite_writer.Encoded], failure: Any) -> None:
+        """One transaction's answers, for the oldest writes sent."""
+        sent = self._sent
+        batch = [sent.popleft() for _ in range(len(outcomes))]
+        self._ahead = 0
+        self.wake()
+        if failure is not None:
+            kind, detail = failure
+            _log_refused(len(batch), outage=kind == sqlite_writer.UNAVAILABLE, cause=detail)
+        self._store.stats.committed(len(batch))
+        self._store.settle(
+            [
+                (pending, sqlite_writer.decode_outcome(encoded, pending.write))
+                for pending, encoded in zip(batch, outcomes, strict=True)
+            ]
+        )
+
+    def exited(self, process: _WriterProcess) -> None:
+        if process is not self._process:
+            return
+        self._process = None
+        # Perhaps committed, perhaps not: the senders send again with the same client_ids.
+        lost = list(self._sent)
+        self._sent.clear()
+        self._store.settle(_failed(lost, SHUTTING_DOWN if self._stopping else DATABASE_UNAVAILABLE))
+        if self._stopping:
+            return
+        log.error(
+            "chat store: the SQLite writer process exited with status %s; %d unanswered writes"
+            " refused; starting a new one",
+            process.returncode,
+            len(lost),
+        )
+        self._restart = asyncio.get_running_loop().create_task(self._start_again())
+
+    async def _start_again(self) -> None:
+        while True:
+            if time.monotonic() - self._started_at < _RESTART_BACKOFF:
+                await asyncio.sleep(_RESTART_BACKOFF)
+            if self._stopping:
+                return
+            try:
+                await self.start()
+                return
+            except OSError as exc:
+                waiting = self._store.take(sys.maxsize)
+                log.error(
+                    "chat store: cannot start the SQLite writer process (%s); %d waiting writes"
+                    " refused; trying again",
+                    exc,
+                    len(waiting),
+                )
+                self._store.settle(_failed(waiting, DATABASE_UNAVAILABLE))
+
+    async def stop(self, timeout: float) -> None:
+        """Send what waits, close the process's input, and wait until it has answered all
+        (what it has not answered when it exits is refused by `exited`)."""
+        self._flush(now=True)
+        self._stopping = True
+        if self._restart is not None:
+            self._restart.cancel()
+        process = self._process
+        if process is None:
+            return
+        process.send(sqlite_writer.STOP)
+        process.close_input()
+        try:
+            await asyncio.wait_for(asyncio.shield(process.done), timeout)
+        except TimeoutError:
+            log.warning("chat store: the writer did not finish within %.0f s", timeout)
+            if process.transport is not None:
+                with suppress(ProcessLookupError):
+                    process.transport.kill()
+            await process.done
+
+
+class _AsyncWriter:
+    """A task on the event loop that commits batch after batch through the async engine."""
+
+    def __init__(self, engine: AsyncEngine, store: MessageStore, timeout: float) -> None:
         self._engine = engine
-
-    async def commit(self, writes: Sequence[Write]) -> Committed:
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(commit_batch, writes)
-
-    async def close(self) -> None:
-        pass
-
-
-class _ThreadTransactions:
-    """SQLite: each batch in one hop to a worker thread, on the thread's own connection.
-
-    The loop does nothing for a batch but hand it over and take the answer: through the async
-    driver, each statement was a round trip between the loop and the driver's thread.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = sqlite_writer_engine(engine.url)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-sqlite-writer")
-
-    def _commit(self, writes: Sequence[Write]) -> Committed:
-        with self._engine.begin() as connection:
-            return commit_batch(connection, writes)
-
-    async def commit(self, writes: Sequence[Write]) -> Committed:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, writes)
-
-    async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
-        self._thread.shutdown(wait=False)
-
-
-class _Writer:
-    """A task on the event loop that commits batch after batch, one transaction each."""
-
-    def __init__(self, transactions: _Transactions, store: MessageStore, timeout: float) -> None:
-        self._transactions = transactions
         self._store = store
         self._timeout = timeout
         self._wakeup = asyncio.Event()
@@ -237,7 +409,6 @@ class _Writer:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-        await self._transactions.close()
 
     async def _run(self) -> None:
         while True:
@@ -255,7 +426,7 @@ class _Writer:
         try:
             async with asyncio.timeout(self._timeout):
                 try:
-                    results: Sequence[Outcome] = await self._transactions.commit(plan.unique)
+                    results: Sequence[Outcome] = await self._transaction(plan.unique)
                 except Exception as exc:
                     if _is_outage(exc):
                         raise
@@ -269,7 +440,7 @@ class _Writer:
     async def _commit_one(self, write: Write) -> Outcome:
         for attempt in range(2):
             try:
-                return (await self._transactions.commit([write]))[0]
+                return (await self._transaction([write]))[0]
             except IntegrityError:
                 if attempt:  # the duplicate check of the retry should have found it
                     return StoreUnavailable(NOT_STORED)
@@ -279,3 +450,7 @@ class _Writer:
                 log.warning("chat store: write refused by the database: %s", exc)
                 return StoreUnavailable(NOT_STORED)
         raise AssertionError("unreachable")
+
+    async def _transaction(self, writes: Sequence[Write]) -> Committed:
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(commit_batch, writes)

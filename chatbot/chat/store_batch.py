@@ -1,7 +1,7 @@
 """One group-commit transaction as plain synchronous Core.
 
-The store runs it on SQLite in its writer thread, on PostgreSQL through `run_sync`
-(`chat.writes` decides each write's outcome).
+PostgreSQL runs it through `run_sync`; SQLite runs `store_sqlite.commit_batch_sqlite`, the same
+transaction on the raw driver in the writer process (`chat.writes` holds what both share).
 Statements are built once; lists are expanding or cached per size, so that SQLAlchemy compiles
 each form once. A visitor's first message carries its conversation, not stored yet: the
 transaction stores it and its greeting first (`store_conversations`).

@@ -1,7 +1,6 @@
-"""Writes to the message store and their outcomes.
+"""Writes to the message store and their outcomes, shared by every commit path.
 
-No database code here: `store_batch.commit_batch` runs the transaction, this module decides
-what each write's outcome is.
+No database code here: the SQLite writer process imports this module and must start quickly.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A stored message as the API shows it."""
+"""A stored message as the API shows it (no database imports: the SQLite writer process uses it)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
-from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from chatbot.storage.sqlite import apply_pragmas
 
 
 def is_sqlite(database_url: str) -> bool:
@@ -25,24 +26,8 @@ def driver_url(database_url: str) -> str:
     raise ValueError(f"unsupported database URL scheme: {database_url.split(':', 1)[0]}")
 
 
-# WAL lets readers proceed while the writer commits; busy_timeout queues writers of other
-# processes instead of failing with "database is locked".
-_SQLITE_PRAGMAS = (
-    "journal_mode=WAL",
-    "foreign_keys=ON",
-    "synchronous=NORMAL",
-    "busy_timeout=5000",
-)
-
-
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
-    """Set the pragmas on a new `sqlite3` connection (or SQLAlchemy's adapted aiosqlite one)."""
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(f"PRAGMA {pragma}")
-    finally:
-        cursor.close()
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    apply_pragmas(dbapi_connection)
 
 
 def create_engine(database_url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:
@@ -61,28 +46,3 @@ def create_engine(database_url: str, *, connect_timeout: float = 5.0) -> AsyncEn
         pool_pre_ping=True,
         connect_args={"timeout": connect_timeout, "command_timeout": 30},
     )
-
-
-def sqlite_writer_engine(url: URL) -> Engine:
-    """A synchronous engine of one connection on the SQLite file of `url`, for the message writer.
-
-    Each transaction begins with BEGIN IMMEDIATE: the write lock is taken before the first read,
-    so a batch never fails on upgrading a read lock that another process's commit made stale.
-    """
-    database = url.database
-    if not database or database == ":memory:":
-        raise ValueError("the chat store needs an SQLite file, not an in-memory database")
-    engine = create_sync_engine(
-        URL.create("sqlite", database=database), pool_size=1, max_overflow=0
-    )
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # the driver's own BEGIN would be deferred
-        _set_sqlite_pragmas(dbapi_connection)
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine

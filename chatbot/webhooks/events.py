@@ -1,6 +1,6 @@
 """Webhook events: their types, the subscriptions a write carries, and their outbox rows.
 
-Pure and free of SQLAlchemy: the message store's transaction builds its outbox rows with it.
+Pure and free of SQLAlchemy: the SQLite writer process builds its rows with it too.
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ Row = tuple[str, str, str, str, str, str, int, datetime, datetime]
 
 
 class Hooks(NamedTuple):
-    """A workspace's enabled webhooks for each event type, as a write carries them."""
+    """A workspace's enabled webhooks for each event type, as a write carries them.
+
+    A named tuple: it crosses to the SQLite writer process with each write that has one.
+    """
 
     workspace_id: str
     targets: Mapping[str, tuple[str, ...]]  # event type -> webhook ids

@@ -18,7 +18,7 @@ from chatbot.storage.engine import create_engine
 from chatbot.storage.schema import messages
 
 from conftest import TEST_SECRET_KEY
-from support import ServerProcess
+from support import ServerProcess, sqlite_writer_processes
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +101,21 @@ async def stored(database_url: str) -> dict[str, list[tuple[int, str | None]]]:
         await engine.dispose()
 
 
+def running_process(pid: int) -> bool:
+    """Whether `pid` runs (an exited process that nobody reaped yet does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def ended(pid: int, within: float) -> bool:
+    async with asyncio.timeout(within):
+        while running_process(pid):
+            await asyncio.sleep(0.05)
+    return True
+
+
 async def test_after_a_kill_every_acknowledged_message_is_stored_and_resume_fills_the_gap(
     database_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
@@ -116,9 +131,15 @@ async def test_after_a_kill_every_acknowledged_message_is_stored_and_resume_fill
             async with asyncio.timeout(30):
                 while sum(len(v.acked) for v in visitors) < 100:
                     await asyncio.sleep(0.01)
+            assert server.process is not None
+            writers = sqlite_writer_processes(server.process.pid)
             server.signal(signal.SIGKILL)
             server.wait()
             await asyncio.wait_for(asyncio.gather(*chats), 15)
+            # Its SQLite writer ends by itself once its transaction in progress has: no orphan.
+            assert len(writers) == (1 if database_url.startswith("sqlite") else 0)
+            for writer in writers:
+                assert await ended(writer, within=10)
 
     in_database = await stored(database_url)
     by_client_id = {

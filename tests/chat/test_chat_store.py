@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
+import os
+import signal
 import sqlite3
-import threading
+import termios
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
+from pathlib import Path
 
 import pytest
 from chat_helpers import insert_chatbot, migrated_engine, new_conversation
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatbot.chat.store import ConversationGone, MessageStore, StoreUnavailable, Write
 from chatbot.conversations.repository import message_view
-from chatbot.storage.engine import sqlite_writer_engine
 from chatbot.storage.schema import conversations, messages
 from chatbot.storage.values import as_utc
 
 from conftest import drop_postgres_database
-from support import until
+from support import sqlite_writer_processes, until
 
 
 @pytest.fixture
@@ -316,32 +319,74 @@ async def test_a_stored_message_reads_back_exactly_as_the_store_answered(
     assert stored.started_at is None
 
 
+async def _stored_while_the_loop_is_blocked(
+    sqlite_url: str, *, writes: int, batch_max: int, queue_size: int, expected: int
+) -> tuple[int, MessageStore, list[int]]:
+    """Queue `writes` appends, then block the event loop while counting the stored rows until
+    `expected` are there (or 20 s pass); then let the appends finish.
+    Returns (count, store, seqs in send order)."""
+    async with migrated_engine(sqlite_url) as engine:
+        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
+        async with running_store(engine, batch_max=batch_max, queue_size=queue_size) as store:
+            appends = [
+                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
+                for i in range(writes)
+            ]
+            await asyncio.sleep(0)  # each append ran until it waits (for its commit, or room)
+            await asyncio.sleep(0)  # the accepted ones went to the writer process in one frame
+
+            # The loop stays blocked here: only the writer process can make progress. The
+            # deadline is generous (a loaded machine); the count, not the time, is the check.
+            path = sqlite_url.removeprefix("sqlite:///")
+            deadline = time.monotonic() + 20
+            with closing(sqlite3.connect(path)) as database:
+                while True:
+                    (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
+                    if stored >= expected or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+
+            results = await asyncio.gather(*appends)
+            return stored, store, [result.message.seq for result in results]
+
+
+async def test_on_sqlite_batches_commit_one_after_another_while_the_event_loop_is_busy(
+    sqlite_url: str,
+) -> None:
+    """The writer process takes the next batch itself: a busy loop does not hold the database."""
+    stored, store, seqs = await _stored_while_the_loop_is_blocked(
+        sqlite_url, writes=20, batch_max=4, queue_size=64, expected=20
+    )
+
+    assert stored == 20
+    assert store.stats.batches == 5
+    assert seqs == list(range(1, 21))
+
+
 async def test_at_most_queue_size_writes_wait_and_the_others_wait_for_room(
     sqlite_url: str,
 ) -> None:
-    async with migrated_engine(sqlite_url) as engine:
-        conversation_id = await new_conversation(engine, (await insert_chatbot(engine))[1])
-        async with running_store(engine, batch_max=64, queue_size=4) as store:
-            appends = [
-                asyncio.create_task(store.append(Write(conversation_id, "visitor", "x", f"c{i}")))
-                for i in range(10)
-            ]
-            await asyncio.sleep(0)  # each append ran until it waits (for its commit, or room)
-            await asyncio.sleep(0)  # the accepted ones went to the writer thread in one batch
+    stored, _, seqs = await _stored_while_the_loop_is_blocked(
+        sqlite_url, writes=10, batch_max=64, queue_size=4, expected=4
+    )
 
-            # The loop stays blocked here: only the batch handed over can be committed. The
-            # deadline is generous (a loaded machine); the count, not the time, is the check.
-            deadline = time.monotonic() + 20
-            with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as database:
-                while True:
-                    (stored,) = database.execute("SELECT count(*) FROM messages").fetchone()
-                    if stored >= 4 or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.01)
-            seqs = [result.message.seq for result in await asyncio.gather(*appends)]
-
-    assert stored == 4  # only the four accepted writes reached the writer, in one batch
+    assert stored == 4  # only the four accepted writes reached the writer
     assert seqs == list(range(1, 11))
+
+
+def unread_input(pid: int) -> int:
+    """Bytes waiting in a process's standard input pipe (Linux: the pipe opened through /proc)."""
+    descriptor = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        waiting = array.array("i", [0])
+        fcntl.ioctl(descriptor, termios.FIONREAD, waiting)
+        return waiting[0]
+    finally:
+        os.close(descriptor)
+
+
+def writer_processes() -> list[int]:
+    return sqlite_writer_processes(os.getpid())
 
 
 @pytest.fixture
@@ -350,65 +395,99 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
 
 
-def writer_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("chat-sqlite-writer")]
+@pytest.fixture
+async def sqlite_store(sqlite_engine: AsyncEngine) -> AsyncIterator[MessageStore]:
+    async with running_store(sqlite_engine, batch_max=8, queue_size=64) as store:
+        yield store
 
 
-async def test_on_sqlite_a_locked_database_refuses_writes_and_the_writer_keeps_running(
-    sqlite_url: str, sqlite_engine: AsyncEngine
-) -> None:
-    """Another process holds the write lock past the store's timeout: the write is refused,
-    and sent again with its client_id once the lock is free it is stored once."""
+@pytest.fixture
+async def stored_once(sqlite_engine: AsyncEngine, sqlite_store: MessageStore) -> str:
+    """A conversation whose first message ("c0") the writer process has stored."""
     conversation_id = await new_conversation(
         sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
     )
-    async with running_store(sqlite_engine, batch_max=8, queue_size=64, timeout=0.5) as store:
-        await store.append(Write(conversation_id, "visitor", "before", "c0"))
-        with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as other:
-            other.execute("BEGIN IMMEDIATE")
-            with pytest.raises(StoreUnavailable):
-                await store.append(Write(conversation_id, "visitor", "x", "c1"))
-            other.rollback()
-        again = await asyncio.wait_for(
-            store.append(Write(conversation_id, "visitor", "x", "c1")), 10
-        )
-        after = await store.append(Write(conversation_id, "visitor", "after", "c2"))
+    await sqlite_store.append(Write(conversation_id, "visitor", "before", "c0"))
+    return conversation_id
 
-        assert store.running
-    assert (again.message.seq, after.message.seq) == (2, 3)
+
+async def test_a_writer_process_that_dies_is_replaced_and_its_unanswered_writes_refused(
+    sqlite_engine: AsyncEngine, sqlite_store: MessageStore, stored_once: str
+) -> None:
+    conversation_id = stored_once
+    (writer,) = writer_processes()
+
+    os.kill(writer, signal.SIGSTOP)  # it receives the next write but cannot answer
+    unanswered = asyncio.create_task(
+        sqlite_store.append(Write(conversation_id, "visitor", "x", "c1"))
+    )
+    await until(
+        lambda: unread_input(writer) > 0, 10, "the write never reached the writer's input pipe"
+    )
+    os.kill(writer, signal.SIGKILL)
+
+    with pytest.raises(StoreUnavailable):
+        await unanswered
+    again = await asyncio.wait_for(
+        sqlite_store.append(Write(conversation_id, "visitor", "x", "c1")), 10
+    )
+    after = await sqlite_store.append(Write(conversation_id, "visitor", "after", "c2"))
+
+    assert writer_processes() not in ([], [writer])
+    assert (again.created, again.message.seq, after.message.seq) == (True, 2, 3)
     assert await stored_rows(sqlite_engine, conversation_id) == [(1, "c0"), (2, "c1"), (3, "c2")]
 
 
-def test_the_sqlite_writer_takes_the_write_lock_when_its_transaction_begins(
-    sqlite_url: str,
+async def test_the_writer_process_ignores_the_interrupt_a_terminal_sends_to_the_group(
+    sqlite_store: MessageStore, stored_once: str
 ) -> None:
-    """BEGIN IMMEDIATE: a batch never reads first and then fails to upgrade to the write lock
-    because another process committed in between."""
-    path = sqlite_url.removeprefix("sqlite:///")
-    engine = sqlite_writer_engine(make_url(f"sqlite+aiosqlite:///{path}"))
-    try:
-        with engine.begin() as connection, closing(sqlite3.connect(path, timeout=0)) as other:
-            connection.execute(select(1))
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-    finally:
-        engine.dispose()
+    conversation_id = stored_once
+    (writer,) = writer_processes()
+
+    os.kill(writer, signal.SIGINT)
+    os.kill(writer, signal.SIGTERM)
+    stored = await sqlite_store.append(Write(conversation_id, "visitor", "after", "c1"))
+
+    assert writer_processes() == [writer]
+    assert stored.message.seq == 2
 
 
-def test_the_sqlite_writer_needs_a_database_file() -> None:
-    with pytest.raises(ValueError, match="SQLite file"):
-        sqlite_writer_engine(make_url("sqlite+aiosqlite:///:memory:"))
-
-
-async def test_closing_the_store_ends_its_sqlite_writer_thread(sqlite_engine: AsyncEngine) -> None:
-    conversation_id = await new_conversation(
-        sqlite_engine, (await insert_chatbot(sqlite_engine))[1]
-    )
+async def test_closing_the_store_ends_its_writer_process(sqlite_engine: AsyncEngine) -> None:
     store = MessageStore(sqlite_engine, batch_max=8, queue_size=64)
     await store.start()
-    await store.append(Write(conversation_id, "visitor", "x", "c0"))
-    assert writer_threads()
+    (writer,) = writer_processes()
 
     await store.close()
 
-    await until(lambda: not writer_threads(), 10, "the writer thread is still running")
+    assert writer_processes() == []
+    assert not Path(f"/proc/{writer}").exists()
+
+
+async def test_while_no_writer_process_can_start_writes_are_refused_not_kept_waiting(
+    sqlite_store: MessageStore, stored_once: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation_id = stored_once
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    (writer,) = writer_processes()
+    os.kill(writer, signal.SIGKILL)
+
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(
+            sqlite_store.append(Write(conversation_id, "visitor", "x", "c1")), 10
+        )
+    monkeypatch.undo()
+    stored = await asyncio.wait_for(
+        sqlite_store.append(Write(conversation_id, "visitor", "x", "c1")), 10
+    )
+
+    assert (stored.created, stored.message.seq) == (True, 2)
+
+
+async def test_the_writer_process_yields_the_cpu_to_the_event_loop_when_handed_writes(
+    sqlite_store: MessageStore,
+) -> None:
+    with pytest.raises(ConversationGone):  # answered: the process has set itself up
+        await sqlite_store.append(Write("no-such-conversation", "visitor", "x", "c0"))
+    (writer,) = writer_processes()
+
+    assert os.sched_getscheduler(writer) == os.SCHED_BATCH

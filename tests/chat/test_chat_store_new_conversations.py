@@ -1,6 +1,6 @@
 """The message store stores a conversation with its first visitor message, in one transaction.
 
-Runs on SQLite and on PostgreSQL.
+Runs on SQLite (the writer process) and on PostgreSQL (the batch writer on the loop).
 """
 
 from __future__ import annotations

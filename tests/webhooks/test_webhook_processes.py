@@ -98,7 +98,7 @@ async def test_a_kill_between_commit_and_delivery_loses_no_event(
         )
         acknowledged = await chat(http, base, chatbot["slug"], 10, "v")
         await receiver.wait_for(1)
-        server.stop()  # SIGKILL
+        server.stop()  # SIGKILL to the server and its writer process
         receiver.held.set()  # from now on the receiver answers 200
         server = await start(servers, env, tmp_path / "second.log", port=server.port)
         # greeting, 10 visitor messages, and the echo answers stored before the kill
