@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from chatbot.auth.schemas import Email, UserOut
 from chatbot.fields.types import Text
 
-WorkspaceId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+# Letters, digits and dashes: a control character or NUL (which PostgreSQL refuses) is a 422.
+WorkspaceId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,36}$")]
 RoleName = Literal["owner", "admin", "agent"]
 WorkspaceName = Annotated[str, StringConstraints(min_length=1, max_length=200), Text()]
 
